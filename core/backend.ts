@@ -1,0 +1,145 @@
+/**
+ * The tensor interface every backend implements: a small set of primitive kernels over opaque
+ * device tensors. Everything else (autograd, layers, losses, optimisers) is composed in core from
+ * these, so a backend is nothing but these kernels.
+ *
+ * Layouts: images are NHWC, conv filters HWIO (`[kh, kw, cin, cout]`). All tensors are float32 on
+ * the device (the reference backend may keep float64 internally, but rounds to float32 on every
+ * kernel output so both backends see the same values).
+ *
+ * @module
+ */
+
+/** A tensor shape; `[]` is a scalar. */
+export type Shape = readonly number[];
+
+/**
+ * An opaque handle to memory owned by a backend. Only its shape is public; a backend casts it to
+ * its own type. A handle is valid until {@linkcode Backend.dispose} is called on it.
+ */
+export interface DeviceTensor {
+  readonly shape: Shape;
+}
+
+/** Elementwise one-input kernels. `step` is the Heaviside step: 1 where x > 0, else 0. */
+export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "relu" | "step";
+
+/** Elementwise two-input kernels with NumPy broadcasting. `maximum` is the elementwise max. */
+export type BinaryOp = "add" | "sub" | "mul" | "div" | "maximum";
+
+/** Reductions over a set of axes. */
+export type ReduceOp = "sum" | "max";
+
+/** Geometry of a 2-D convolution: one stride and one symmetric zero padding for both axes. */
+export interface ConvGeometry {
+  /** Step between output positions, 1 or 2 in practice. */
+  readonly stride: number;
+  /** Zero rows/columns added on every side. */
+  readonly pad: number;
+}
+
+/** Geometry of a max pool without padding ("VALID"). */
+export interface PoolGeometry {
+  /** Window side. */
+  readonly size: number;
+  /** Step between windows. */
+  readonly stride: number;
+}
+
+/**
+ * The primitive kernels. Every method returns a new device tensor that the caller owns and must
+ * {@linkcode Backend.dispose} (core's scopes do this). Inputs are never modified.
+ */
+export interface Backend {
+  /** Human-readable name, e.g. `ref` or `tfjs-wasm`. */
+  readonly name: string;
+
+  /** Copies host data to the device. `data.length` must equal the product of `shape`. */
+  upload(data: Float32Array, shape: Shape): DeviceTensor;
+  /** Copies a device tensor to the host (row-major). */
+  read(x: DeviceTensor): Promise<Float32Array>;
+  /** Frees a device tensor. Disposing twice is an error the backend may ignore. */
+  dispose(x: DeviceTensor): void;
+  /** Number of live device tensors; used by leak tests. */
+  liveTensors(): number;
+
+  /** `a·b` on 2-D tensors, with `a` and/or `b` transposed first when asked. */
+  matMul(a: DeviceTensor, b: DeviceTensor, transposeA: boolean, transposeB: boolean): DeviceTensor;
+
+  /** 2-D convolution (cross-correlation): x `[n,h,w,cin]`, w `[kh,kw,cin,cout]` → `[n,oh,ow,cout]`. */
+  conv2d(x: DeviceTensor, w: DeviceTensor, geometry: ConvGeometry): DeviceTensor;
+  /** Gradient of {@linkcode Backend.conv2d} with respect to its input; returns `xShape`. */
+  conv2dGradInput(
+    dy: DeviceTensor,
+    w: DeviceTensor,
+    xShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor;
+  /** Gradient of {@linkcode Backend.conv2d} with respect to its filter; returns `wShape`. */
+  conv2dGradFilter(
+    x: DeviceTensor,
+    dy: DeviceTensor,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor;
+
+  /** Max pool over NHWC windows (no padding): `[n,h,w,c]` → `[n,oh,ow,c]`. */
+  maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor;
+  /**
+   * Gradient of {@linkcode Backend.maxPool}: each window's `dy` goes to the position of its
+   * maximum in `x` (the first one on ties). `y` is the forward output, which some engines need.
+   */
+  maxPoolGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    y: DeviceTensor,
+    geometry: PoolGeometry,
+  ): DeviceTensor;
+
+  /** Elementwise one-input kernel. */
+  unary(op: UnaryOp, x: DeviceTensor): DeviceTensor;
+  /** Elementwise two-input kernel with NumPy broadcasting. */
+  binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor;
+  /** Reduces over `axes` (sorted, unique, non-negative); `keepDims` keeps them as size 1. */
+  reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor;
+
+  /** Same data, new shape (same element count). */
+  reshape(x: DeviceTensor, shape: Shape): DeviceTensor;
+  /** Permutes axes: output axis `i` is input axis `perm[i]`. */
+  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor;
+  /** Concatenates along `axis`; all other dimensions must agree. */
+  concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor;
+  /** The block starting at `begin` with extent `size` (same rank as `x`). */
+  slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor;
+  /** Zero padding: `paddings[i] = [before, after]` for axis `i`. */
+  pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor;
+  /** Picks entries `indices` along `axis`. */
+  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor;
+}
+
+/** Number of elements of a shape. */
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Output side of a convolution or pool: `floor((in + 2·pad − k) / stride) + 1`. */
+export function outSize(inSize: number, k: number, stride: number, pad = 0): number {
+  return Math.floor((inSize + 2 * pad - k) / stride) + 1;
+}
+
+/** NumPy broadcasting of two shapes; throws naming both shapes when they do not broadcast. */
+export function broadcastShapes(a: Shape, b: Shape): number[] {
+  const rank = Math.max(a.length, b.length);
+  const out = new Array<number>(rank);
+  for (let i = 0; i < rank; i++) {
+    const da = a[a.length - rank + i] ?? 1;
+    const db = b[b.length - rank + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) {
+      throw new Error(`shapes [${a}] and [${b}] do not broadcast`);
+    }
+    out[i] = Math.max(da, db);
+  }
+  return out;
+}

@@ -1,0 +1,6 @@
+/**
+ * Cross-package tests, the verify harness and benchmarks.
+ *
+ * @module
+ */
+export {};
