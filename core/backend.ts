@@ -103,6 +103,8 @@ export interface Backend {
   /** Reduces over `axes` (sorted, unique, non-negative); `keepDims` keeps them as size 1. */
   reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor;
 
+  /** Repeats `x` along its size-1 (or missing leading) axes to `shape`, NumPy broadcasting rules. */
+  broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor;
   /** Same data, new shape (same element count). */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor;
   /** Permutes axes: output axis `i` is input axis `perm[i]`. */

@@ -1,7 +1,18 @@
 /**
- * Backend-free core of simclr-ts: the tensor interface, autograd, layers, losses and optimisers.
+ * Backend-free core of simclr-ts: the tensor interface every backend implements, reverse-mode
+ * autograd with memory scopes, layers and models, the contrastive losses, optimisers, the shared
+ * SimCLR training step, a seeded RNG and a progress bar.
  *
  * @module
  */
 export * from "./backend.ts";
 export * from "./random.ts";
+export * from "./autograd.ts";
+export * as F from "./ops.ts";
+export * from "./nn.ts";
+export * from "./models.ts";
+export * from "./loss.ts";
+export * from "./optim.ts";
+export * from "./simclr.ts";
+export * from "./monitors.ts";
+export * from "./progress.ts";

@@ -1,0 +1,11 @@
+import * as tf from "@tensorflow/tfjs-core";
+import * as wasm from "@tensorflow/tfjs-backend-wasm";
+console.log(Object.keys(wasm));
+const dir = new URL("../node_modules/@tensorflow/tfjs-backend-wasm/dist/", import.meta.url);
+console.log(dir.href);
+wasm.setWasmPaths(dir.href);
+const ok = await tf.setBackend("wasm");
+console.log(ok, tf.getBackend());
+const a = tf.tensor2d([[1,2],[3,4]]);
+console.log(await tf.matMul(a,a).data());
+console.log(await tf.step(tf.tensor1d([-1,0,1])).data());

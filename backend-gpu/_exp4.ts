@@ -1,0 +1,14 @@
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-webgpu";
+const t0 = performance.now();
+const ok = await tf.setBackend("webgpu");
+console.log(ok, tf.getBackend(), performance.now() - t0);
+const a = tf.tensor2d([[1,2],[3,4]]);
+console.log(await tf.matMul(a,a).data());
+console.log(await tf.step(tf.tensor1d([-1,0,1, NaN])).data());
+const x = tf.tensor4d([1,3,3,2, 0,3,1,1, 2,2,2,2, 5,0,5,1], [1,4,4,1]);
+const y = tf.maxPool(x, 2, 2, "valid");
+console.log(await y.data());
+const g = tf.grad((x: tf.Tensor4D) => tf.maxPool(x, 2, 2, "valid"))(x);
+console.log(await g.data());
+console.log(performance.now() - t0);

@@ -1,0 +1,180 @@
+/**
+ * Elementwise kernels (unary, broadcasting binary, broadcastTo) and reductions. Every value is computed in
+ * float64 (plain JS numbers) and rounded to float32 once, when stored in the output array.
+ *
+ * @module
+ */
+
+import {
+  type BinaryOp,
+  broadcastShapes,
+  type ReduceOp,
+  type Shape,
+  sizeOf,
+  type UnaryOp,
+} from "@simclr/core";
+import { checkAxis, checkShape, type Dense, fail, showShape, stridesOf } from "./dense.ts";
+
+/**
+ * The one-input functions. `relu` and `step` let NaN through (a NaN comparison is false, so the
+ * NaN falls to the branch that returns `v`), as TF.js does, so a NaN upstream stays visible.
+ */
+const UNARY: Record<UnaryOp, (v: number) => number> = {
+  neg: (v) => -v,
+  exp: Math.exp,
+  log: Math.log,
+  sqrt: Math.sqrt,
+  relu: (v) => (v < 0 ? 0 : v),
+  step: (v) => (v > 0 ? 1 : v <= 0 ? 0 : v),
+};
+
+/**
+ * The two-input functions. Computing `+ − × ÷` on float32 inputs in float64 and rounding once
+ * gives the correctly rounded float32 result, the same bits a float32 device produces.
+ */
+const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
+  add: (a, b) => a + b,
+  sub: (a, b) => a - b,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  maximum: Math.max,
+};
+
+/** Applies a one-input function to every element. */
+export function unary(op: UnaryOp, x: Dense): Dense {
+  const f = UNARY[op];
+  if (f === undefined) fail("unary", `unknown op "${op}" (expected ${Object.keys(UNARY)})`);
+  const out = new Float32Array(x.data.length);
+  for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]);
+  return { shape: [...x.shape], data: out };
+}
+
+/**
+ * Applies a two-input function with NumPy broadcasting: shapes are aligned at their last axis,
+ * and an axis of size 1 (or a missing leading axis) is repeated to match the other input.
+ */
+export function binary(op: BinaryOp, a: Dense, b: Dense): Dense {
+  const f = BINARY[op];
+  if (f === undefined) fail("binary", `unknown op "${op}" (expected ${Object.keys(BINARY)})`);
+  let shape: number[];
+  try {
+    shape = broadcastShapes(a.shape, b.shape);
+  } catch (e) {
+    fail(`binary ${op}`, (e as Error).message);
+  }
+  const total = sizeOf(shape);
+  const out = new Float32Array(total);
+
+  // Same shapes: no index arithmetic needed.
+  if (a.data.length === total && b.data.length === total && a.shape.length === b.shape.length) {
+    for (let i = 0; i < total; i++) out[i] = f(a.data[i], b.data[i]);
+    return { shape, data: out };
+  }
+
+  // Per output axis, how far each input's flat offset moves when that output index grows by 1:
+  // the input's own stride, or 0 where the input is broadcast (size 1 or missing axis).
+  const rank = shape.length;
+  const aStep = broadcastSteps(a.shape, rank);
+  const bStep = broadcastSteps(b.shape, rank);
+
+  // Walk the output in row-major order like an odometer, carrying the two input offsets along.
+  const index = new Array<number>(rank).fill(0);
+  let aOffset = 0;
+  let bOffset = 0;
+  for (let o = 0; o < total; o++) {
+    out[o] = f(a.data[aOffset], b.data[bOffset]);
+    for (let axis = rank - 1; axis >= 0; axis--) {
+      index[axis]++;
+      aOffset += aStep[axis];
+      bOffset += bStep[axis];
+      if (index[axis] < shape[axis]) break;
+      // This digit wrapped: rewind it and carry into the next axis to the left.
+      aOffset -= aStep[axis] * shape[axis];
+      bOffset -= bStep[axis] * shape[axis];
+      index[axis] = 0;
+    }
+  }
+  return { shape, data: out };
+}
+
+/**
+ * Repeats `x` to `shape` under NumPy broadcasting: `x`'s axes align with the last axes of
+ * `shape`, and each must equal the target dimension or be 1 (then it is repeated).
+ */
+export function broadcastTo(x: Dense, shape: Shape): Dense {
+  checkShape("broadcastTo", "target shape", shape);
+  const rank = shape.length;
+  const lead = rank - x.shape.length;
+  if (lead < 0 || x.shape.some((d, axis) => d !== 1 && d !== shape[lead + axis])) {
+    fail("broadcastTo", `cannot broadcast ${showShape(x.shape)} to ${showShape(shape)}`);
+  }
+  const step = broadcastSteps(x.shape, rank);
+  const out = new Float32Array(sizeOf(shape));
+  const index = new Array<number>(rank).fill(0);
+  let inOffset = 0;
+  for (let o = 0; o < out.length; o++) {
+    out[o] = x.data[inOffset];
+    // Odometer over the output; the input offset stands still along broadcast axes (step 0).
+    for (let axis = rank - 1; axis >= 0; axis--) {
+      index[axis]++;
+      inOffset += step[axis];
+      if (index[axis] < shape[axis]) break;
+      inOffset -= step[axis] * shape[axis];
+      index[axis] = 0;
+    }
+  }
+  return { shape: [...shape], data: out };
+}
+
+/** Strides of `shape` right-aligned to `rank` axes, with 0 on broadcast (size-1 or missing) axes. */
+function broadcastSteps(shape: readonly number[], rank: number): number[] {
+  const own = stridesOf(shape);
+  const steps = new Array<number>(rank).fill(0);
+  const lead = rank - shape.length;
+  for (let axis = 0; axis < shape.length; axis++) {
+    steps[lead + axis] = shape[axis] === 1 ? 0 : own[axis];
+  }
+  return steps;
+}
+
+/**
+ * Sums or maxes over `axes` (sorted, unique, non-negative). The output keeps the other axes in
+ * order, and the reduced ones as size 1 when `keepDims`. Sums accumulate in float64. A max over
+ * an empty axis is -Infinity and a sum 0.
+ */
+export function reduce(op: ReduceOp, x: Dense, axes: readonly number[], keepDims: boolean): Dense {
+  if (op !== "sum" && op !== "max") fail("reduce", `unknown op "${op}" (expected sum or max)`);
+  const kernel = `reduce ${op}`;
+  const rank = x.shape.length;
+  for (let i = 0; i < axes.length; i++) {
+    checkAxis(kernel, axes[i], rank);
+    if (i > 0 && axes[i] <= axes[i - 1]) {
+      fail(kernel, `axes [${axes}] must be sorted and unique`);
+    }
+  }
+  const reduced = new Set(axes);
+
+  // The output shape with reduced axes kept as 1; its strides, with 0 on reduced axes, map every
+  // input index to the output element it folds into.
+  const keptShape = x.shape.map((d, axis) => (reduced.has(axis) ? 1 : d));
+  const keptStrides = stridesOf(keptShape);
+  const outStep = keptStrides.map((s, axis) => (reduced.has(axis) ? 0 : s));
+
+  const acc = new Float64Array(sizeOf(keptShape)).fill(op === "sum" ? 0 : -Infinity);
+  const index = new Array<number>(rank).fill(0);
+  let outOffset = 0;
+  for (let i = 0; i < x.data.length; i++) {
+    const v = x.data[i];
+    acc[outOffset] = op === "sum" ? acc[outOffset] + v : Math.max(acc[outOffset], v);
+    // Advance the input odometer and carry the output offset along.
+    for (let axis = rank - 1; axis >= 0; axis--) {
+      index[axis]++;
+      outOffset += outStep[axis];
+      if (index[axis] < x.shape[axis]) break;
+      outOffset -= outStep[axis] * x.shape[axis];
+      index[axis] = 0;
+    }
+  }
+  const shape = keepDims ? keptShape : x.shape.filter((_, axis) => !reduced.has(axis));
+  return { shape, data: Float32Array.from(acc) };
+}

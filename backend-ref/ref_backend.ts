@@ -1,0 +1,204 @@
+/**
+ * The reference backend: every {@linkcode Backend} kernel as plain TypeScript loops on the CPU,
+ * accumulating in float64 and rounding each output to float32. It is the numerical oracle the
+ * TF.js backend is checked against, so it favours readable index math over speed.
+ *
+ * @module
+ */
+
+import type {
+  Backend,
+  BinaryOp,
+  ConvGeometry,
+  DeviceTensor,
+  PoolGeometry,
+  ReduceOp,
+  Shape,
+  UnaryOp,
+} from "@simclr/core";
+import { sizeOf } from "@simclr/core";
+import { conv2d, conv2dGradFilter, conv2dGradInput, maxPool, maxPoolGrad } from "./conv.ts";
+import { checkShape, type Dense, fail, showShape } from "./dense.ts";
+import { binary, broadcastTo, reduce, unary } from "./elementwise.ts";
+import { concat, gather, pad, reshape, slice, transpose } from "./layout.ts";
+import { matMul } from "./matmul.ts";
+
+/** A reference tensor: a host float32 array, the backend that made it, and whether it is freed. */
+class RefTensor implements DeviceTensor, Dense {
+  disposed = false;
+  constructor(
+    readonly owner: RefBackend,
+    readonly shape: Shape,
+    readonly data: Float32Array,
+  ) {}
+}
+
+/** The reference CPU backend (`name` is `"ref"`). */
+export class RefBackend implements Backend {
+  /** Always `"ref"`. */
+  readonly name = "ref";
+  #live = 0;
+
+  /** Copies `data` into a new tensor, so the caller may reuse its array afterwards. */
+  upload(data: Float32Array, shape: Shape): DeviceTensor {
+    if (!(data instanceof Float32Array)) fail("upload", "data must be a Float32Array");
+    if (!Array.isArray(shape)) fail("upload", "shape must be an array of dimensions");
+    checkShape("upload", "shape", shape);
+    if (data.length !== sizeOf(shape)) {
+      fail(
+        "upload",
+        `data has ${data.length} elements but shape ${showShape(shape)} needs ${sizeOf(shape)}`,
+      );
+    }
+    return this.#wrap({ shape, data: data.slice() });
+  }
+
+  /** A fresh copy of the tensor's values, row-major. */
+  read(x: DeviceTensor): Promise<Float32Array> {
+    return Promise.resolve(this.#open("read", "x", x).data.slice());
+  }
+
+  /** Frees `x`. Disposing an already-freed tensor is ignored, as TF.js does. */
+  dispose(x: DeviceTensor): void {
+    if (!(x instanceof RefTensor) || x.owner !== this) {
+      fail("dispose", "argument is not a tensor of this ref backend");
+    }
+    if (x.disposed) return;
+    x.disposed = true;
+    this.#live--;
+  }
+
+  /** Tensors uploaded or produced by a kernel and not yet disposed. */
+  liveTensors(): number {
+    return this.#live;
+  }
+
+  /** 2-D matrix product with optional transposes; see {@linkcode Backend.matMul}. */
+  matMul(a: DeviceTensor, b: DeviceTensor, transposeA: boolean, transposeB: boolean): DeviceTensor {
+    return this.#wrap(
+      matMul(this.#open("matMul", "a", a), this.#open("matMul", "b", b), transposeA, transposeB),
+    );
+  }
+
+  /** NHWC × HWIO cross-correlation; see {@linkcode Backend.conv2d}. */
+  conv2d(x: DeviceTensor, w: DeviceTensor, geometry: ConvGeometry): DeviceTensor {
+    return this.#wrap(conv2d(this.#open("conv2d", "x", x), this.#open("conv2d", "w", w), geometry));
+  }
+
+  /** Adjoint of conv2d in its input; see {@linkcode Backend.conv2dGradInput}. */
+  conv2dGradInput(
+    dy: DeviceTensor,
+    w: DeviceTensor,
+    xShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    const k = "conv2dGradInput";
+    return this.#wrap(
+      conv2dGradInput(this.#open(k, "dy", dy), this.#open(k, "w", w), xShape, geometry),
+    );
+  }
+
+  /** Adjoint of conv2d in its filter; see {@linkcode Backend.conv2dGradFilter}. */
+  conv2dGradFilter(
+    x: DeviceTensor,
+    dy: DeviceTensor,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    const k = "conv2dGradFilter";
+    return this.#wrap(
+      conv2dGradFilter(this.#open(k, "x", x), this.#open(k, "dy", dy), wShape, geometry),
+    );
+  }
+
+  /** VALID max pool; see {@linkcode Backend.maxPool}. */
+  maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
+    return this.#wrap(maxPool(this.#open("maxPool", "x", x), geometry));
+  }
+
+  /** Routes `dy` to each window's first maximum; see {@linkcode Backend.maxPoolGrad}. */
+  maxPoolGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    y: DeviceTensor,
+    geometry: PoolGeometry,
+  ): DeviceTensor {
+    const k = "maxPoolGrad";
+    return this.#wrap(
+      maxPoolGrad(this.#open(k, "dy", dy), this.#open(k, "x", x), this.#open(k, "y", y), geometry),
+    );
+  }
+
+  /** Elementwise one-input kernel; see {@linkcode Backend.unary}. */
+  unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
+    return this.#wrap(unary(op, this.#open(`unary ${op}`, "x", x)));
+  }
+
+  /** Elementwise broadcasting two-input kernel; see {@linkcode Backend.binary}. */
+  binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
+    const k = `binary ${op}`;
+    return this.#wrap(binary(op, this.#open(k, "a", a), this.#open(k, "b", b)));
+  }
+
+  /** Sum or max over sorted axes; see {@linkcode Backend.reduce}. */
+  reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor {
+    return this.#wrap(reduce(op, this.#open(`reduce ${op}`, "x", x), axes, keepDims));
+  }
+
+  /** Repeats size-1 axes to `shape`; see {@linkcode Backend.broadcastTo}. */
+  broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
+    return this.#wrap(broadcastTo(this.#open("broadcastTo", "x", x), shape));
+  }
+
+  /** Same values, new shape; see {@linkcode Backend.reshape}. */
+  reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
+    return this.#wrap(reshape(this.#open("reshape", "x", x), shape));
+  }
+
+  /** Axis permutation; see {@linkcode Backend.transpose}. */
+  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
+    return this.#wrap(transpose(this.#open("transpose", "x", x), perm));
+  }
+
+  /** Concatenation along an axis; see {@linkcode Backend.concat}. */
+  concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
+    return this.#wrap(concat(xs.map((x, i) => this.#open("concat", `xs[${i}]`, x)), axis));
+  }
+
+  /** A block of `x`; see {@linkcode Backend.slice}. */
+  slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor {
+    return this.#wrap(slice(this.#open("slice", "x", x), begin, size));
+  }
+
+  /** Zero padding; see {@linkcode Backend.pad}. */
+  pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor {
+    return this.#wrap(pad(this.#open("pad", "x", x), paddings));
+  }
+
+  /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
+  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
+    return this.#wrap(gather(this.#open("gather", "x", x), indices, axis));
+  }
+
+  /** Checks that `t` is a live tensor of this backend and gives its host array. */
+  #open(kernel: string, argument: string, t: DeviceTensor): RefTensor {
+    if (!(t instanceof RefTensor) || t.owner !== this) {
+      fail(kernel, `argument ${argument} is not a tensor of this ref backend`);
+    }
+    if (t.disposed) {
+      fail(kernel, `argument ${argument} (shape ${showShape(t.shape)}) was used after dispose`);
+    }
+    return t;
+  }
+
+  /** Makes a kernel's output a live tensor owned by the caller. */
+  #wrap(result: Dense): RefTensor {
+    this.#live++;
+    return new RefTensor(this, Object.freeze([...result.shape]), result.data);
+  }
+}
+
+/** A new, empty reference backend. */
+export function createRefBackend(): RefBackend {
+  return new RefBackend();
+}
