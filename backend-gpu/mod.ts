@@ -1,1 +1,59 @@
-export {};
+/**
+ * The TF.js backend of simclr-ts: the `Backend` kernels of `@simclr/core` on TensorFlow.js 4.22
+ * (`@tensorflow/tfjs-core` plus one engine package), selectable with an {@linkcode Engine}.
+ *
+ * Engines:
+ * - `cuda` — `@tensorflow/tfjs-node-gpu` (libtensorflow 2.9.1). Its npm install script downloads
+ *   libtensorflow and the native addon, so install it with
+ *   `deno install --allow-scripts=npm:@tensorflow/tfjs-node-gpu`, run with `--allow-ffi` (or
+ *   `-A`), and provide an NVIDIA driver, CUDA 11.2 and cuDNN 8.1 on `LD_LIBRARY_PATH`. It is
+ *   imported lazily (by a variable specifier, so type checking and the other engines never need
+ *   it); before importing, the driver/CUDA/cuDNN libraries are probed with `Deno.dlopen` because
+ *   libtensorflow would otherwise fall back to the CPU silently. The error names each missing
+ *   piece and the fix.
+ * - `webgpu` — `@tensorflow/tfjs-backend-webgpu` on Deno's built-in `navigator.gpu` (no flag
+ *   needed in Deno 2.9; older Deno needed `--unstable-webgpu`). Mesa prints
+ *   `XDG_RUNTIME_DIR is invalid` to stderr on headless Linux; it is harmless. On machines without
+ *   a GPU, Debian's `mesa-vulkan-drivers` provides lavapipe/llvmpipe, a software Vulkan device:
+ *   correct but slow, and reported as a fallback adapter.
+ * - `wasm` — `@tensorflow/tfjs-backend-wasm` (XNNPACK) with SIMD, one thread (the threaded build
+ *   needs cross-origin-isolated workers, which Deno does not provide). Its `.wasm` files are loaded
+ *   from the package's `dist/` folder under `node_modules` (root deno.json has
+ *   `"nodeModulesDir": "auto"`), located with `import.meta.resolve`.
+ * - `auto` (default) — cuda if it loads, else webgpu on a hardware adapter (fallback/software
+ *   adapters such as lavapipe are skipped), else wasm. {@linkcode GpuBackend.reason} says which and
+ *   why in one line, for CLIs to print first.
+ *
+ * Kernel notes: the conv gradients are composed as forward convolutions (the wasm engine has no
+ * `Conv2DBackpropFilter`, and the stock kernels are slower elsewhere); `maxPoolGrad` is composed
+ * because TF.js's `MaxPoolGrad` routes a tie to the last maximum of a window while the reference
+ * routes it to the first; `step` is `tf.step` (0 at exactly 0, NaN stays NaN). Pads of rank > 4 are
+ * rewritten as rank ≤ 4 pads because TF.js WebGPU returned zeros for them on lavapipe.
+ *
+ * @example
+ * ```ts
+ * import { createGpuBackend } from "@simclr/backend-gpu";
+ * const gpu = await createGpuBackend({ engine: "wasm" });
+ * console.log(gpu.name, "—", gpu.reason);
+ * const a = gpu.upload(new Float32Array([1, 2, 3, 4]), [2, 2]);
+ * const c = gpu.matMul(a, a, false, true); // a·aᵀ
+ * console.log(await gpu.read(c)); // [5, 11, 11, 25]
+ * ```
+ *
+ * @module
+ */
+export { createGpuBackend, GpuBackend, type GpuBackendOptions } from "./gpu_backend.ts";
+export {
+  type ConcreteEngine,
+  CUDA_HOWTO,
+  type Engine,
+  ENGINES,
+  EngineUnavailableError,
+  loadCuda,
+  type LoadCudaOptions,
+  type LoadedEngine,
+  loadEngine,
+  probeWebGpu,
+  type SharedLibrary,
+  type WebGpuProbe,
+} from "./engines.ts";

@@ -53,9 +53,22 @@ export class RefBackend implements Backend {
     return this.#wrap({ shape, data: data.slice() });
   }
 
-  /** A fresh copy of the tensor's values, row-major. */
+  /** A fresh copy of the tensor's values, row-major; rejects for a disposed or foreign tensor. */
   read(x: DeviceTensor): Promise<Float32Array> {
-    return Promise.resolve(this.#open("read", "x", x).data.slice());
+    // A bad handle rejects the promise rather than throwing, like any async failure.
+    try {
+      return Promise.resolve(this.#open("read", "x", x).data.slice());
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Like {@linkcode RefBackend.read} but synchronous (not part of `Backend`): handy inside the
+   * objective given to `numericalGradient`, which must return a number right away.
+   */
+  readSync(x: DeviceTensor): Float32Array {
+    return this.#open("readSync", "x", x).data.slice();
   }
 
   /** Frees `x`. Disposing an already-freed tensor is ignored, as TF.js does. */

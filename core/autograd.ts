@@ -107,6 +107,15 @@ export class Graph {
     return t;
   }
 
+  /**
+   * A kept leaf that needs a gradient, taking over `t`'s device memory: how an optimiser turns a
+   * freshly computed (constant) parameter value into the next step's parameter.
+   */
+  keepAsVariable(t: Tensor): Tensor {
+    this.keep(t);
+    return new Tensor(this, t.data, true);
+  }
+
   /** Takes `t` out of every scope so it outlives them; the caller disposes it. */
   keep<T extends Tensor>(t: T): T {
     for (const s of this.#scopes) s.delete(t);

@@ -16,3 +16,4 @@ export * from "./optim.ts";
 export * from "./simclr.ts";
 export * from "./monitors.ts";
 export * from "./progress.ts";
+export * from "./atomic.ts";

@@ -29,7 +29,8 @@ export type ModelName = typeof MODEL_NAMES[number];
 /** An encoder and its projection head. */
 export class SimclrModel implements Module {
   constructor(
-    readonly name: ModelName,
+    /** A {@linkcode ModelName} for the built-in models; free text for custom ones. */
+    readonly name: string,
     readonly encoder: Module,
     readonly projector: Module,
     /** Width of the encoder's features. */

@@ -101,7 +101,7 @@ export class Optimizer {
             }
             delta = this.#blend(`${p.name}.momentum`, scaled, c.momentum, 1);
           }
-          p.value = g.keep(F.sub(w, delta));
+          p.value = g.keepAsVariable(F.sub(w, delta));
           g.dispose(w);
         });
       })

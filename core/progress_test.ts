@@ -68,7 +68,9 @@ Deno.test("ProgressBar: interactive redraws are throttled and finish ends the li
   const redraws = stream.text.split("\r").length - 1;
   assert.ok(redraws >= 2 && redraws <= 4, `expected 2..4 redraws, got ${redraws}`);
   bar.finish({ acc: 0.5 });
-  assert.ok(stream.text.endsWith("\rx [####################] 10/10 100% acc 0.500 in 0:00\x1b[K\n"));
+  assert.ok(
+    stream.text.endsWith("\rx [####################] 10/10 100% acc 0.500 in 0:00\x1b[K\n"),
+  );
   const before = stream.text;
   bar.finish();
   bar.update(3);
@@ -88,7 +90,7 @@ Deno.test("ProgressBar: plain mode prints about every 10% and at least every 5 s
   // 10%..90% (9 lines; 100% is left to finish) + the final line.
   assert.equal(lines.length, 10, stream.text);
   assert.ok(lines[0].startsWith("eval [##"), lines[0]);
-  assert.match(lines[0], / 100\/1000  10% ETA /);
+  assert.ok(lines[0].includes(" 100/1000  10% ETA "), lines[0]);
   assert.match(lines[9], / 1000\/1000 100% in 0:01$/);
   assert.ok(!stream.text.includes("\r"));
 
@@ -103,7 +105,7 @@ Deno.test("ProgressBar: plain mode prints about every 10% and at least every 5 s
   const slowLines = slow.text.trimEnd().split("\n");
   // Every 5 s from the start: t = 5, 10, 15, 20, 25, 30.
   assert.equal(slowLines.length, 6, slow.text);
-  assert.match(slowLines[0], /^slow \[\.+\] 5\/1000000   0% ETA /);
+  assert.ok(slowLines[0].startsWith("slow [....................] 5/1000000   0% ETA "));
 });
 
 Deno.test("ProgressBar: a big jump prints one line; unknown total shows count and elapsed", () => {
@@ -117,7 +119,13 @@ Deno.test("ProgressBar: a big jump prints one line; unknown total shows count an
   assert.equal(stream.text.trimEnd().split("\n").length, 1);
 
   const s2 = new FakeStream();
-  const unknown = new ProgressBar({ total: 0, label: "dl", stream: s2, unit: "bytes", now: () => t });
+  const unknown = new ProgressBar({
+    total: 0,
+    label: "dl",
+    stream: s2,
+    unit: "bytes",
+    now: () => t,
+  });
   t = 65_000;
   unknown.update(3 * 1024 * 1024);
   assert.equal(s2.text, "dl 3.0 MiB 1:05\n");

@@ -20,6 +20,24 @@ export interface StepLoss {
 }
 
 /**
+ * The forward half: both views through the model in one batch, then the loss on the two halves
+ * of the projections.
+ */
+export function simclrLoss(
+  model: SimclrModel,
+  view1: Tensor,
+  view2: Tensor,
+  settings: StepLoss,
+): Tensor {
+  const n = view1.shape[0];
+  const z = model.forward(F.concat([view1, view2], 0), true);
+  const d = z.shape[1];
+  const z1 = F.slice(z, [0, 0], [n, d]);
+  const z2 = F.slice(z, [n, 0], [n, d]);
+  return contrastiveLoss(settings.loss, z1, z2, settings.temperature);
+}
+
+/**
  * Forward and backward for two views `[n,32,32,3]` each. Returns the loss tensor and one gradient
  * per `model.params()` entry; call inside a `graph.tidy` to free the intermediates.
  */
@@ -29,14 +47,8 @@ export function forwardBackward(
   view2: Tensor,
   settings: StepLoss,
 ): { loss: Tensor; grads: (Tensor | null)[] } {
-  const g = view1.graph;
-  const n = view1.shape[0];
-  const z = model.forward(F.concat([view1, view2], 0), true);
-  const d = z.shape[1];
-  const z1 = F.slice(z, [0, 0], [n, d]);
-  const z2 = F.slice(z, [n, 0], [n, d]);
-  const loss = contrastiveLoss(settings.loss, z1, z2, settings.temperature);
-  const grads = g.backward(loss, model.params().map((p) => p.value));
+  const loss = simclrLoss(model, view1, view2, settings);
+  const grads = view1.graph.backward(loss, model.params().map((p) => p.value));
   return { loss, grads };
 }
 

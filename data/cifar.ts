@@ -24,7 +24,9 @@ export const CIFAR_RECORD_BYTES = 3073;
 /** Number of classes. */
 export const CIFAR_NUM_CLASSES = 10;
 /** Train batch file names, in order. */
-export const CIFAR_TRAIN_FILES: readonly string[] = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`);
+export const CIFAR_TRAIN_FILES: readonly string[] = [1, 2, 3, 4, 5].map((i) =>
+  `data_batch_${i}.bin`
+);
 /** Test file name. */
 export const CIFAR_TEST_FILE = "test_batch.bin";
 /** Class-name file name. */
@@ -333,7 +335,9 @@ function encodeRecords(images: Uint8Array, labels: Uint8Array): Uint8Array {
     const dst = r * CIFAR_RECORD_BYTES;
     out[dst] = labels[r];
     for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < 3; c++) out[dst + 1 + c * plane + p] = images[r * CIFAR_IMAGE_BYTES + 3 * p + c];
+      for (let c = 0; c < 3; c++) {
+        out[dst + 1 + c * plane + p] = images[r * CIFAR_IMAGE_BYTES + 3 * p + c];
+      }
     }
   }
   return out;
@@ -497,7 +501,9 @@ export async function ensureCifar10(opts: EnsureOptions = {}): Promise<string> {
     try {
       await extractTar(file.readable.pipeThrough(new DecompressionStream("gzip")), extracted);
     } catch (e) {
-      const why = e instanceof TarError ? e.message : `cannot be decompressed: ${(e as Error).message}`;
+      const why = e instanceof TarError
+        ? e.message
+        : `cannot be decompressed: ${(e as Error).message}`;
       throw new CifarError(url, `archive ${why}`);
     }
     const inner = join(extracted, CIFAR10_FOLDER);

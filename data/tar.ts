@@ -200,10 +200,14 @@ export async function extractTar(
         }
         written.push(rel);
       } else {
-        if (type === "5") await Deno.mkdir(join(destDir, safeRelativePath(name)), { recursive: true });
+        if (type === "5") {
+          await Deno.mkdir(join(destDir, safeRelativePath(name)), { recursive: true });
+        }
         // Links, devices and unknown types carry no data we need; skip their contents if any.
         const skipBytes = type === "1" || type === "2" || type === "5" ? 0 : padded;
-        if (!(await reader.skip(skipBytes))) throw new TarError(`tar archive truncated in "${name}"`);
+        if (!(await reader.skip(skipBytes))) {
+          throw new TarError(`tar archive truncated in "${name}"`);
+        }
       }
     }
   } finally {

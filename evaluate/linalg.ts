@@ -108,25 +108,60 @@ export function rowSquaredNorms(x: Float32Array, n: number, d: number): Float64A
 }
 
 /**
- * The Gram matrix `XᵀX` (`[d, d]`, float64) of row-major `x` (`[n, d]`). Rows are processed in
- * chunks that are transposed and fed to {@linkcode matMulABt}, so memory stays at a chunk.
+ * `(A − 1·aShiftᵀ)ᵀ·(B − 1·bShiftᵀ)` for row-major `A` `[n, aCols]` and `B` `[n, bCols]`, as a
+ * float64 `[aCols, bCols]` matrix; the optional shifts are subtracted from every row (pass column
+ * means to get a scatter matrix without making a centred copy). Rows are processed in chunks that
+ * are transposed and fed to {@linkcode matMulABt}, so extra memory stays at a chunk.
  */
-export function gramMatrix(x: Float32Array, n: number, d: number): Float64Array {
+export function matMulAtB(
+  a: Float32Array,
+  aCols: number,
+  b: Float32Array,
+  bCols: number,
+  n: number,
+  aShift?: ArrayLike<number>,
+  bShift?: ArrayLike<number>,
+): Float64Array {
   const chunk = 1024;
-  const gram = new Float64Array(d * d);
-  const t = new Float32Array(d * chunk);
-  const partial = new Float32Array(d * d);
+  const out = new Float64Array(aCols * bCols);
+  const at = new Float32Array(aCols * chunk);
+  const bt = a === b && aShift === bShift ? at : new Float32Array(bCols * chunk);
+  const partial = new Float32Array(aCols * bCols);
   for (let r0 = 0; r0 < n; r0 += chunk) {
     const rows = Math.min(chunk, n - r0);
-    // t is [d, rows]: column k of the chunk becomes row k.
-    for (let r = 0; r < rows; r++) {
-      const o = (r0 + r) * d;
-      for (let k = 0; k < d; k++) t[k * rows + r] = x[o + k];
-    }
-    matMulABt(t, d, t, d, rows, partial);
-    for (let e = 0; e < d * d; e++) gram[e] += partial[e];
+    transposeChunk(a, aCols, r0, rows, aShift, at);
+    if (bt !== at) transposeChunk(b, bCols, r0, rows, bShift, bt);
+    matMulABt(at, aCols, bt, bCols, rows, partial);
+    for (let e = 0; e < partial.length; e++) out[e] += partial[e];
   }
-  return gram;
+  return out;
+}
+
+/** Writes rows `r0 .. r0+rows` of `x` (`cols` wide), minus `shift`, transposed into `out`. */
+function transposeChunk(
+  x: Float32Array,
+  cols: number,
+  r0: number,
+  rows: number,
+  shift: ArrayLike<number> | undefined,
+  out: Float32Array,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const o = (r0 + r) * cols;
+    if (shift) for (let k = 0; k < cols; k++) out[k * rows + r] = x[o + k] - shift[k];
+    else for (let k = 0; k < cols; k++) out[k * rows + r] = x[o + k];
+  }
+}
+
+/** Column means of row-major `x` (`[n, d]`), in float64. */
+export function columnMeans(x: Float32Array, n: number, d: number): Float64Array {
+  const mean = new Float64Array(d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    for (let k = 0; k < d; k++) mean[k] += x[o + k];
+  }
+  for (let k = 0; k < d; k++) mean[k] /= n;
+  return mean;
 }
 
 /**

@@ -1,0 +1,240 @@
+/**
+ * Kernels that TF.js lacks, is slow at, or disagrees with the reference on, composed from TF.js
+ * ops that every engine has: both convolution gradients as forward convolutions, and a max-pool
+ * gradient that routes ties to the first maximum.
+ *
+ * Every function here takes and returns plain `tf.Tensor`s and disposes its own intermediates
+ * (`tf.tidy`), so callers only own the result. Only rank ≤ 4 ops are used because the WebGPU
+ * engine returned zeros for rank-5/6 pads on lavapipe.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Spatial signed padding `[top, bottom, left, right]`; a negative side crops instead. */
+export type SignedPads = readonly [number, number, number, number];
+
+/**
+ * Inserts `stride − 1` zeros after every row and column of an NHWC tensor:
+ * `[n,h,w,c]` → `[n,h·s,w·s,c]` (the trailing zero rows/columns are left for the caller to crop
+ * or keep). Uses two 4-D pads over reshaped views so no rank-5/6 op is needed.
+ */
+export function dilateSpatial(x: tf.Tensor4D, stride: number): tf.Tensor4D {
+  if (stride === 1) return tf.clone(x);
+  const [n, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    const rows = tf.pad(tf.reshape(x, [n * h, 1, w, c]), [[0, 0], [0, stride - 1], [0, 0], [0, 0]]);
+    const cols = tf.pad(tf.reshape(rows, [n * h * stride, w, 1, c]), [
+      [0, 0],
+      [0, 0],
+      [0, stride - 1],
+      [0, 0],
+    ]);
+    return tf.reshape(cols, [n, h * stride, w * stride, c]);
+  });
+}
+
+/** Crops the negative sides of `pads` from `x` and returns the remaining non-negative padding. */
+function cropNegative(x: tf.Tensor4D, pads: SignedPads): [tf.Tensor4D, SignedPads] {
+  const [top, bottom, left, right] = pads;
+  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return [x, pads];
+  const [n, h, w, c] = x.shape;
+  const t = Math.max(0, -top), b = Math.max(0, -bottom);
+  const l = Math.max(0, -left), r = Math.max(0, -right);
+  const cropped = tf.slice(x, [0, t, l, 0], [n, h - t - b, w - l - r, c]);
+  return [cropped, [Math.max(0, top), Math.max(0, bottom), Math.max(0, left), Math.max(0, right)]];
+}
+
+/** Pads (positive sides) or crops (negative sides) the spatial axes of an NHWC tensor. */
+export function signedPad(x: tf.Tensor4D, pads: SignedPads): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [cropped, [t, b, l, r]] = cropNegative(x, pads);
+    if (t === 0 && b === 0 && l === 0 && r === 0) return tf.clone(cropped);
+    return tf.pad(cropped, [[0, 0], [t, b], [l, r], [0, 0]]);
+  });
+}
+
+/**
+ * A stride-1 `tf.conv2d` with signed explicit padding (negative sides crop the input first) and
+ * optional filter dilation.
+ */
+function convSigned(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  pads: SignedPads,
+  dilation = 1,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [input, [t, b, l, r]] = cropNegative(x, pads);
+    return tf.conv2d(input, filter, 1, [[0, 0], [t, b], [l, r], [0, 0]], "NHWC", dilation);
+  });
+}
+
+/** Output side of a convolution: `floor((size + 2·pad − k) / stride) + 1`. */
+function outSide(size: number, k: number, stride: number, pad: number): number {
+  return Math.floor((size + 2 * pad - k) / stride) + 1;
+}
+
+function checkDy(
+  dyShape: readonly number[],
+  xShape: readonly number[],
+  wShape: readonly number[],
+  stride: number,
+  pad: number,
+  what: string,
+): [number, number] {
+  const [n, h, w, cin] = xShape;
+  const [kh, kw, wcin, cout] = wShape;
+  const oh = outSide(h, kh, stride, pad), ow = outSide(w, kw, stride, pad);
+  const expected = [n, oh, ow, cout];
+  if (
+    xShape.length !== 4 || wShape.length !== 4 || cin !== wcin || oh < 1 || ow < 1 ||
+    dyShape.length !== 4 || expected.some((d, i) => d !== dyShape[i])
+  ) {
+    throw new Error(
+      `${what}: dy [${dyShape}] does not match x [${xShape}], w [${wShape}], stride ${stride}, ` +
+        `pad ${pad} (expected dy [${expected}] with x channels = w in-channels)`,
+    );
+  }
+  return [oh, ow];
+}
+
+/**
+ * Gradient of `conv2d(x, w, stride, pad)` with respect to `x`, as one forward convolution: `dy`
+ * is dilated with `stride − 1` zeros, padded by `k − 1 − pad` (plus the rows/columns the forward
+ * pass skipped when `(h + 2·pad − k) % stride ≠ 0`), and correlated with the spatially flipped
+ * filter with its in/out channels swapped.
+ *
+ * @param dy upstream gradient `[n,oh,ow,cout]`
+ * @param w filter `[kh,kw,cin,cout]`
+ * @param xShape shape of the forward input `[n,h,w,cin]`
+ */
+export function conv2dGradInput(
+  dy: tf.Tensor4D,
+  w: tf.Tensor4D,
+  xShape: readonly number[],
+  stride: number,
+  pad: number,
+): tf.Tensor4D {
+  const [kh, kw] = w.shape;
+  const [oh, ow] = checkDy(dy.shape, xShape, w.shape, stride, pad, "conv2dGradInput");
+  const [, h, wd] = xShape;
+  return tf.tidy(() => {
+    // Rows/columns of the padded input after the last window (never read by the forward pass).
+    const restH = h + 2 * pad - kh - (oh - 1) * stride;
+    const restW = wd + 2 * pad - kw - (ow - 1) * stride;
+    // dilateSpatial leaves stride − 1 trailing zeros; they are subtracted from the far side.
+    const dilated = dilateSpatial(dy, stride);
+    const extra = stride - 1;
+    const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    return convSigned(dilated, flipped, [
+      kh - 1 - pad,
+      kh - 1 - pad + restH - extra,
+      kw - 1 - pad,
+      kw - 1 - pad + restW - extra,
+    ]);
+  });
+}
+
+/**
+ * Gradient of `conv2d(x, w, stride, pad)` with respect to `w`, as one forward convolution: the
+ * zero-padded input with batch and channel axes swapped (`[cin,h,w,n]`, an image batch of `cin`
+ * images with `n` channels) is correlated with `dy` swapped to an HWIO filter `[oh,ow,n,cout]`
+ * dilated by `stride`; the `[cin,kh,kw,cout]` result is transposed to HWIO. Input rows/columns the
+ * forward pass never read (when `(h + 2·pad − k) % stride ≠ 0`) are dropped first.
+ *
+ * @param x forward input `[n,h,w,cin]`
+ * @param dy upstream gradient `[n,oh,ow,cout]`
+ * @param wShape filter shape `[kh,kw,cin,cout]`
+ */
+export function conv2dGradFilter(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  wShape: readonly number[],
+  stride: number,
+  pad: number,
+): tf.Tensor4D {
+  const [kh, kw] = wShape;
+  const [oh, ow] = checkDy(dy.shape, x.shape, wShape, stride, pad, "conv2dGradFilter");
+  const [, h, wd] = x.shape;
+  return tf.tidy(() => {
+    const restH = h + 2 * pad - kh - (oh - 1) * stride;
+    const restW = wd + 2 * pad - kw - (ow - 1) * stride;
+    const xT = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D;
+    const dyT = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D;
+    const g = convSigned(xT, dyT, [pad, pad - restH, pad, pad - restW], stride);
+    return tf.transpose(g, [1, 2, 0, 3]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * Max-pool gradient ("VALID" windows) that sends each window's `dy` to the FIRST maximum of the
+ * window in row-major order, matching the reference backend. TF.js's own `MaxPoolGrad` kernel
+ * (wasm and webgpu, measured) sends it to the LAST maximum on ties, so it is not used.
+ *
+ * For every window offset `(a,b)` the strided view `x[:, a::s, b::s, :]` is compared with `y`; a
+ * position wins if it equals the max and no earlier offset already won. Non-overlapping windows
+ * (`size === stride`) interleave the per-offset results with concats; overlapping ones scatter each
+ * offset by dilation and sum.
+ *
+ * @param dy upstream gradient `[n,oh,ow,c]`
+ * @param x forward input `[n,h,w,c]`
+ * @param y forward output `[n,oh,ow,c]`
+ */
+export function maxPoolGradFirst(
+  dy: tf.Tensor4D,
+  x: tf.Tensor4D,
+  y: tf.Tensor4D,
+  size: number,
+  stride: number,
+): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  const oh = outSide(h, size, stride, 0), ow = outSide(w, size, stride, 0);
+  const expected = [n, oh, ow, c];
+  if (expected.some((d, i) => d !== y.shape[i] || d !== dy.shape[i])) {
+    throw new Error(
+      `maxPoolGrad: y [${y.shape}] and dy [${dy.shape}] must both be [${expected}] for x ` +
+        `[${x.shape}], size ${size}, stride ${stride}`,
+    );
+  }
+  return tf.tidy(() => {
+    let taken: tf.Tensor4D | null = null;
+    const parts: tf.Tensor4D[] = []; // row-major over (a, b)
+    for (let a = 0; a < size; a++) {
+      for (let b = 0; b < size; b++) {
+        const view = tf.stridedSlice(
+          x,
+          [0, a, b, 0],
+          [n, a + (oh - 1) * stride + 1, b + (ow - 1) * stride + 1, c],
+          [1, stride, stride, 1],
+        ) as tf.Tensor4D;
+        const isMax = tf.cast(tf.equal(view, y), "float32") as tf.Tensor4D;
+        const wins: tf.Tensor4D = taken === null ? isMax : tf.mul(isMax, tf.sub(1, taken));
+        taken = taken === null ? wins : tf.add(taken, wins);
+        parts.push(tf.mul(dy, wins));
+      }
+    }
+    if (size === stride) {
+      // Interleave: part (a,b) lands at rows i·s + a, columns j·s + b.
+      const rows: tf.Tensor4D[] = [];
+      for (let a = 0; a < size; a++) {
+        const row = parts.slice(a * size, (a + 1) * size).map((p) =>
+          tf.reshape(p, [n * oh, ow, 1, c])
+        );
+        rows.push(tf.reshape(tf.concat(row, 2), [n * oh, 1, ow * size, c]));
+      }
+      const full: tf.Tensor4D = tf.reshape(tf.concat(rows, 1), [n, oh * size, ow * size, c]);
+      return signedPad(full, [0, h - oh * size, 0, w - ow * size]);
+    }
+    const scattered = parts.map((p, i) => {
+      const a = Math.floor(i / size), b = i % size;
+      return signedPad(dilateSpatial(p, stride), [
+        a,
+        h - a - oh * stride,
+        b,
+        w - b - ow * stride,
+      ]);
+    });
+    return tf.addN(scattered);
+  });
+}

@@ -1,0 +1,386 @@
+/**
+ * {@linkcode GpuBackend}: the `Backend` kernels of `@simclr/core` on a TF.js engine.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type {
+  Backend,
+  BinaryOp,
+  ConvGeometry,
+  DeviceTensor,
+  PoolGeometry,
+  ReduceOp,
+  Shape,
+  UnaryOp,
+} from "@simclr/core";
+import { broadcastShapes } from "@simclr/core";
+import { conv2dGradFilter, conv2dGradInput, maxPoolGradFirst } from "./composed.ts";
+import { type ConcreteEngine, type Engine, type LoadedEngine, loadEngine } from "./engines.ts";
+
+/** A device tensor of {@linkcode GpuBackend}: a TF.js tensor plus the backend that made it. */
+class GpuTensor implements DeviceTensor {
+  constructor(readonly tensor: tf.Tensor, readonly owner: GpuBackend) {}
+  get shape(): Shape {
+    return this.tensor.shape;
+  }
+}
+
+function elementCount(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/**
+ * Rewrites a pad of rank > 4 as pads of rank ≤ 4 over reshaped views: adjacent unpadded axes are
+ * merged and, if that is not enough, each padded axis is padded on its own as `[outer, d, inner]`.
+ * TF.js WebGPU returned zeros for rank-5/6 pads on lavapipe.
+ */
+function padLowRank(x: tf.Tensor, paddings: readonly (readonly [number, number])[]): tf.Tensor {
+  if (x.rank <= 4) return tf.pad(x, paddings as [number, number][]);
+  return tf.tidy(() => {
+    const merged: number[] = [];
+    const mergedPads: [number, number][] = [];
+    x.shape.forEach((d, i) => {
+      const [a, b] = paddings[i];
+      const last = mergedPads.length - 1;
+      if (
+        a === 0 && b === 0 && last >= 0 && mergedPads[last][0] === 0 && mergedPads[last][1] === 0
+      ) {
+        merged[last] *= d;
+      } else {
+        merged.push(d);
+        mergedPads.push([a, b]);
+      }
+    });
+    const outShape = x.shape.map((d, i) => d + paddings[i][0] + paddings[i][1]);
+    if (merged.length <= 4) return tf.reshape(tf.pad(tf.reshape(x, merged), mergedPads), outShape);
+    let y: tf.Tensor = x;
+    const shape = [...x.shape];
+    for (let i = 0; i < shape.length; i++) {
+      const [a, b] = paddings[i];
+      if (a === 0 && b === 0) continue;
+      const outer = elementCount(shape.slice(0, i));
+      const inner = elementCount(shape.slice(i + 1));
+      y = tf.pad(tf.reshape(y, [outer, shape[i], inner]), [[0, 0], [a, b], [0, 0]]);
+      shape[i] += a + b;
+    }
+    return tf.reshape(y, outShape);
+  });
+}
+
+/**
+ * The `Backend` interface of `@simclr/core` on one TF.js engine. Create it with
+ * {@linkcode createGpuBackend}. Several instances (e.g. wasm and webgpu) may coexist in one
+ * process: each kernel call first makes its engine TF.js's active backend (a synchronous switch
+ * once the engine is initialised); a tensor used by another engine is moved by TF.js.
+ */
+export class GpuBackend implements Backend {
+  /** `tfjs-<engine>`, e.g. `tfjs-wasm`. */
+  readonly name: string;
+  /** The engine running the kernels. */
+  readonly engine: ConcreteEngine;
+  /** One line saying why this engine was chosen (CLIs print it first). */
+  readonly reason: string;
+  readonly #tfBackend: string;
+  /** Engines that keep a reference to host arrays given to or returned by TF.js. */
+  readonly #copiesHostArrays: boolean;
+
+  /** Wraps an engine that {@linkcode loadEngine} set up. */
+  constructor(loaded: LoadedEngine) {
+    this.engine = loaded.engine;
+    this.name = `tfjs-${loaded.engine}`;
+    this.reason = loaded.reason;
+    this.#tfBackend = loaded.tfBackend;
+    // wasm copies into its heap on upload and slices on read; webgpu and tfjs-node keep the
+    // caller's array (and webgpu caches read results), so those get private copies.
+    this.#copiesHostArrays = loaded.engine === "wasm";
+  }
+
+  /** Makes this engine TF.js's active backend (synchronous: the engine is initialised). */
+  #activate(): void {
+    if (tf.getBackend() !== this.#tfBackend) void tf.setBackend(this.#tfBackend);
+  }
+
+  #wrap(t: tf.Tensor): GpuTensor {
+    return new GpuTensor(t, this);
+  }
+
+  #unwrap(x: DeviceTensor, what: string): tf.Tensor {
+    if (!(x instanceof GpuTensor)) {
+      throw new Error(`${this.name}.${what}: got a tensor of another backend (shape [${x.shape}])`);
+    }
+    if (x.tensor.isDisposed) {
+      throw new Error(`${this.name}.${what}: tensor [${x.shape}] was already disposed`);
+    }
+    return x.tensor;
+  }
+
+  #unwrap4(x: DeviceTensor, what: string): tf.Tensor4D {
+    const t = this.#unwrap(x, what);
+    if (t.rank !== 4) {
+      throw new Error(`${this.name}.${what}: expected a 4-D tensor, got [${t.shape}]`);
+    }
+    return t as tf.Tensor4D;
+  }
+
+  /** Copies host data to the device. */
+  upload(data: Float32Array, shape: Shape): DeviceTensor {
+    if (data.length !== elementCount(shape)) {
+      throw new Error(`${this.name}.upload: ${data.length} values do not fill shape [${shape}]`);
+    }
+    this.#activate();
+    const values = this.#copiesHostArrays ? data : data.slice();
+    return this.#wrap(tf.tensor(values, [...shape], "float32"));
+  }
+
+  /** Copies a device tensor to the host (a fresh array the caller may modify). */
+  async read(x: DeviceTensor): Promise<Float32Array> {
+    const t = this.#unwrap(x, "read");
+    const values = (await t.data()) as Float32Array;
+    return this.#copiesHostArrays ? values : values.slice();
+  }
+
+  /** Frees a device tensor; disposing twice is ignored. */
+  dispose(x: DeviceTensor): void {
+    if (x instanceof GpuTensor) x.tensor.dispose();
+  }
+
+  /**
+   * Live TF.js tensors in the whole process (`tf.memory().numTensors`, over all engines), so leak
+   * tests also see intermediates a kernel forgot to free.
+   */
+  liveTensors(): number {
+    return tf.memory().numTensors;
+  }
+
+  /** `a·b` with optional transposes (`tf.matMul`). */
+  matMul(a: DeviceTensor, b: DeviceTensor, transposeA: boolean, transposeB: boolean): DeviceTensor {
+    this.#activate();
+    return this.#wrap(
+      tf.matMul(
+        this.#unwrap(a, "matMul") as tf.Tensor2D,
+        this.#unwrap(b, "matMul") as tf.Tensor2D,
+        transposeA,
+        transposeB,
+      ),
+    );
+  }
+
+  /** Forward convolution (`tf.conv2d` with explicit symmetric padding). */
+  conv2d(x: DeviceTensor, w: DeviceTensor, geometry: ConvGeometry): DeviceTensor {
+    this.#activate();
+    const { stride, pad } = geometry;
+    return this.#wrap(
+      tf.conv2d(
+        this.#unwrap4(x, "conv2d"),
+        this.#unwrap4(w, "conv2d"),
+        stride,
+        [[0, 0], [pad, pad], [pad, pad], [0, 0]],
+      ),
+    );
+  }
+
+  /** Input gradient of conv2d, composed as one forward convolution (see `composed.ts`). */
+  conv2dGradInput(
+    dy: DeviceTensor,
+    w: DeviceTensor,
+    xShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    this.#activate();
+    return this.#wrap(
+      conv2dGradInput(
+        this.#unwrap4(dy, "conv2dGradInput"),
+        this.#unwrap4(w, "conv2dGradInput"),
+        xShape,
+        geometry.stride,
+        geometry.pad,
+      ),
+    );
+  }
+
+  /** Filter gradient of conv2d, composed as one forward convolution (see `composed.ts`). */
+  conv2dGradFilter(
+    x: DeviceTensor,
+    dy: DeviceTensor,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    this.#activate();
+    return this.#wrap(
+      conv2dGradFilter(
+        this.#unwrap4(x, "conv2dGradFilter"),
+        this.#unwrap4(dy, "conv2dGradFilter"),
+        wShape,
+        geometry.stride,
+        geometry.pad,
+      ),
+    );
+  }
+
+  /** Max pool without padding (`tf.maxPool`, "valid"). */
+  maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
+    this.#activate();
+    return this.#wrap(
+      tf.maxPool(this.#unwrap4(x, "maxPool"), geometry.size, geometry.stride, "valid"),
+    );
+  }
+
+  /** Max-pool gradient routed to the first maximum of each window (see `composed.ts`). */
+  maxPoolGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    y: DeviceTensor,
+    geometry: PoolGeometry,
+  ): DeviceTensor {
+    this.#activate();
+    return this.#wrap(
+      maxPoolGradFirst(
+        this.#unwrap4(dy, "maxPoolGrad"),
+        this.#unwrap4(x, "maxPoolGrad"),
+        this.#unwrap4(y, "maxPoolGrad"),
+        geometry.size,
+        geometry.stride,
+      ),
+    );
+  }
+
+  /** Elementwise one-input kernel; `step` is `tf.step` (0 at exactly 0; NaN stays NaN). */
+  unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "unary");
+    switch (op) {
+      case "neg":
+        return this.#wrap(tf.neg(t));
+      case "exp":
+        return this.#wrap(tf.exp(t));
+      case "log":
+        return this.#wrap(tf.log(t));
+      case "sqrt":
+        return this.#wrap(tf.sqrt(t));
+      case "relu":
+        return this.#wrap(tf.relu(t));
+      case "step":
+        return this.#wrap(tf.step(t, 0));
+      default:
+        throw new Error(`${this.name}.unary: unknown op "${op}"`);
+    }
+  }
+
+  /** Elementwise two-input kernel with broadcasting. */
+  binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
+    this.#activate();
+    const ta = this.#unwrap(a, "binary"), tb = this.#unwrap(b, "binary");
+    switch (op) {
+      case "add":
+        return this.#wrap(tf.add(ta, tb));
+      case "sub":
+        return this.#wrap(tf.sub(ta, tb));
+      case "mul":
+        return this.#wrap(tf.mul(ta, tb));
+      case "div":
+        return this.#wrap(tf.div(ta, tb));
+      case "maximum":
+        return this.#wrap(tf.maximum(ta, tb));
+      default:
+        throw new Error(`${this.name}.binary: unknown op "${op}"`);
+    }
+  }
+
+  /** Sum or max over `axes`; no axes is a copy. */
+  reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "reduce");
+    if (axes.some((a) => !Number.isInteger(a) || a < 0 || a >= t.rank)) {
+      throw new Error(`${this.name}.reduce: axes [${axes}] out of range for shape [${t.shape}]`);
+    }
+    if (axes.length === 0) return this.#wrap(tf.clone(t));
+    if (op === "sum") return this.#wrap(tf.sum(t, [...axes], keepDims));
+    if (op === "max") return this.#wrap(tf.max(t, [...axes], keepDims));
+    throw new Error(`${this.name}.reduce: unknown op "${op}"`);
+  }
+
+  /** Repeats `x` along size-1 or missing leading axes (`tf.broadcastTo`, checked first). */
+  broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "broadcastTo");
+    const target = broadcastShapes(t.shape, shape);
+    if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
+      throw new Error(`${this.name}.broadcastTo: [${t.shape}] does not broadcast to [${shape}]`);
+    }
+    return this.#wrap(tf.broadcastTo(t, [...shape]));
+  }
+
+  /** Same data, new shape. */
+  reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "reshape");
+    if (elementCount(shape) !== t.size) {
+      throw new Error(`${this.name}.reshape: cannot reshape [${t.shape}] to [${shape}]`);
+    }
+    return this.#wrap(tf.reshape(t, [...shape]));
+  }
+
+  /** Permutes axes. */
+  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
+    this.#activate();
+    return this.#wrap(tf.transpose(this.#unwrap(x, "transpose"), [...perm]));
+  }
+
+  /** Concatenates along `axis`. */
+  concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
+    this.#activate();
+    if (xs.length === 0) throw new Error(`${this.name}.concat: no tensors to concatenate`);
+    return this.#wrap(tf.concat(xs.map((x) => this.#unwrap(x, "concat")), axis));
+  }
+
+  /** The block at `begin` with extent `size`. */
+  slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor {
+    this.#activate();
+    return this.#wrap(tf.slice(this.#unwrap(x, "slice"), [...begin], [...size]));
+  }
+
+  /** Zero padding (ranks above 4 are rewritten as rank ≤ 4 pads). */
+  pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "pad");
+    if (paddings.length !== t.rank) {
+      throw new Error(`${this.name}.pad: ${paddings.length} paddings for shape [${t.shape}]`);
+    }
+    return this.#wrap(padLowRank(t, paddings));
+  }
+
+  /** Picks `indices` along `axis` (checked to be in range). */
+  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
+    this.#activate();
+    const t = this.#unwrap(x, "gather");
+    const extent = t.shape[axis];
+    if (extent === undefined) {
+      throw new Error(`${this.name}.gather: axis ${axis} out of range for shape [${t.shape}]`);
+    }
+    for (const i of indices) {
+      if (i < 0 || i >= extent) {
+        throw new Error(
+          `${this.name}.gather: index ${i} out of range [0, ${extent}) on axis ${axis}`,
+        );
+      }
+    }
+    return this.#wrap(tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
+  }
+}
+
+/** Options of {@linkcode createGpuBackend}. */
+export interface GpuBackendOptions {
+  /** Engine to run on; default `auto` (cuda, else webgpu on a hardware adapter, else wasm). */
+  readonly engine?: Engine;
+}
+
+/**
+ * Sets up a TF.js engine and returns the backend on it. Throws `EngineUnavailableError` with
+ * what is missing and how to fix it when an explicitly asked engine cannot start.
+ */
+export async function createGpuBackend(opts: GpuBackendOptions = {}): Promise<GpuBackend> {
+  return new GpuBackend(await loadEngine(opts.engine ?? "auto"));
+}

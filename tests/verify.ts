@@ -1,0 +1,78 @@
+/**
+ * `deno task verify [--engine E] [--json FILE]`: the reference backend against the TF.js backend,
+ * kernel by kernel and over full SimCLR training steps. Exits non-zero on any NOT OK.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createRefBackend } from "@simclr/backend-ref";
+import { createGpuBackend, type Engine } from "@simclr/backend-gpu";
+import { formatTable, verifyKernels, verifyTrainingSteps, type VerifyRow } from "./verify_lib.ts";
+import { writeJsonAtomic } from "@simclr/core";
+
+const USAGE = `usage: deno task verify [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
+  --engine   TF.js engine to check against the reference (default auto)
+  --json     also write the rows and phase times as JSON to FILE
+  --quick    smaller batches (for tests)`;
+
+async function main() {
+  let args;
+  try {
+    args = parseArgs({
+      args: Deno.args,
+      options: {
+        engine: { type: "string", default: "auto" },
+        json: { type: "string" },
+        quick: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (e) {
+    console.error(`verify: ${(e as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  const engines = ["auto", "cuda", "webgpu", "wasm"];
+  if (!engines.includes(args.engine!)) {
+    console.error(`verify: --engine must be one of ${engines.join(", ")}, got "${args.engine}"`);
+    Deno.exit(2);
+  }
+  const gpu = await createGpuBackend({ engine: args.engine as Engine });
+  console.log(`engine: ${gpu.engine} (${gpu.reason})`);
+  const ref = createRefBackend();
+  const rows: VerifyRow[] = [];
+  rows.push(...await verifyKernels(ref, gpu));
+  const batch = args.quick ? 2 : 4;
+  const times = [];
+  for (const [model, width] of [["simple", undefined], ["small", 8], ["resnet18", 8]] as const) {
+    const r = await verifyTrainingSteps(ref, gpu, model, { batch, steps: 3, width });
+    rows.push(...r.rows);
+    times.push(...r.times);
+  }
+  console.log(formatTable(rows));
+  console.log("\nphase times over 3 steps (ms):");
+  for (const t of times) {
+    console.log(
+      `  ${t.model.padEnd(9)} ${t.backend.padEnd(12)} forward ${t.forwardMs.toFixed(0).padStart(7)}` +
+        `  backward ${t.backwardMs.toFixed(0).padStart(7)}  update ${t.updateMs.toFixed(0).padStart(6)}`,
+    );
+  }
+  const bad = rows.filter((r) => !r.ok);
+  console.log(
+    bad.length === 0
+      ? `\nall ${rows.length} tensors OK`
+      : `\n${bad.length} of ${rows.length} tensors NOT OK`,
+  );
+  if (args.json) {
+    await writeJsonAtomic(args.json, { engine: gpu.engine, backend: gpu.name, rows, times });
+    console.log(`wrote ${args.json}`);
+  }
+  Deno.exit(bad.length === 0 ? 0 : 1);
+}
+
+if (import.meta.main) await main();
