@@ -235,6 +235,28 @@ export function maxPoolGradFirst(
         w - b - ow * stride,
       ]);
     });
-    return tf.addN(scattered);
+    return addMany(scattered);
+  });
+}
+
+/**
+ * Sums tensors of one shape with `tf.addN` over groups of at most 4: TF.js WebGPU binds every
+ * input as a storage buffer, and with more inputs than the adapter's per-stage limit (8 on
+ * lavapipe) its AddN silently wrote nothing.
+ */
+export function addMany<T extends tf.Tensor>(ts: readonly T[]): T {
+  if (ts.length === 0) throw new Error("addMany: no tensors to add");
+  if (ts.length === 1) return tf.clone(ts[0]);
+  return tf.tidy(() => {
+    let level: T[] = [...ts];
+    while (level.length > 1) {
+      const next: T[] = [];
+      for (let i = 0; i < level.length; i += 4) {
+        const group = level.slice(i, i + 4);
+        next.push(group.length === 1 ? group[0] : tf.addN(group));
+      }
+      level = next;
+    }
+    return level[0];
   });
 }

@@ -101,7 +101,7 @@ export interface LoadCudaOptions {
 export async function loadCuda(options: LoadCudaOptions = {}): Promise<LoadedEngine> {
   const packageName = options.packageName ?? CUDA_PACKAGE;
   const fail = (what: string) =>
-    new EngineUnavailableError("cuda", `cuda engine: ${what}. ${CUDA_HOWTO}`);
+    new EngineUnavailableError("cuda", `cuda engine: ${what.replace(/\.+$/, "")}. ${CUDA_HOWTO}`);
   const ffi = await Deno.permissions.query({ name: "ffi" });
   if (ffi.state !== "granted") {
     throw fail("Deno has no --allow-ffi permission, which native addons need");
@@ -157,9 +157,9 @@ export async function probeWebGpu(): Promise<WebGpuProbe | null> {
   if (adapter === null) return null;
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const legacy = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter;
-  const description = [info.description, info.vendor, info.architecture].filter((s) => s).join(
-    " ",
-  );
+  // Deno fills `description` (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"); vendor is a PCI id.
+  const description = info.description ||
+    [info.vendor, info.architecture].filter((s) => s).join(" ");
   const software = info.isFallbackAdapter === true || legacy === true ||
     SOFTWARE_ADAPTERS.test(description);
   return { description: description || "unnamed adapter", software };

@@ -76,6 +76,8 @@ function checkDy(kernel: string, dy: Dense, d: ConvDims): void {
 export function conv2d(x: Dense, w: Dense, geometry: ConvGeometry): Dense {
   const d = convDims("conv2d", x.shape, w.shape, geometry);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
+  const xData = x.data;
+  const wData = w.data;
   const out = new Float32Array(batch * outH * outW * outC);
   const acc = new Float64Array(outC);
   for (let b = 0; b < batch; b++) {
@@ -91,9 +93,9 @@ export function conv2d(x: Dense, w: Dense, geometry: ConvGeometry): Dense {
             const xPixel = ((b * inH + iy) * inW + ix) * inC; // x[b,iy,ix,0]
             const wTap = (ky * kW + kx) * inC * outC; // w[ky,kx,0,0]
             for (let ci = 0; ci < inC; ci++) {
-              const xv = x.data[xPixel + ci];
+              const xv = xData[xPixel + ci];
               const wRow = wTap + ci * outC; // w[ky,kx,ci,0]
-              for (let co = 0; co < outC; co++) acc[co] += xv * w.data[wRow + co];
+              for (let co = 0; co < outC; co++) acc[co] += xv * wData[wRow + co];
             }
           }
         }
@@ -118,6 +120,8 @@ export function conv2dGradInput(
   const d = convDims("conv2dGradInput", xShape, w.shape, geometry);
   checkDy("conv2dGradInput", dy, d);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
+  const dyData = dy.data;
+  const wData = w.data;
   // Scatter form of the forward loop: accumulate into a float64 copy of dx.
   const dx = new Float64Array(sizeOf(xShape));
   for (let b = 0; b < batch; b++) {
@@ -135,7 +139,7 @@ export function conv2dGradInput(
             for (let ci = 0; ci < inC; ci++) {
               const wRow = wTap + ci * outC;
               let sum = 0;
-              for (let co = 0; co < outC; co++) sum += dy.data[dyPixel + co] * w.data[wRow + co];
+              for (let co = 0; co < outC; co++) sum += dyData[dyPixel + co] * wData[wRow + co];
               dx[xPixel + ci] += sum;
             }
           }
@@ -156,6 +160,8 @@ export function conv2dGradFilter(
   const d = convDims("conv2dGradFilter", x.shape, wShape, geometry);
   checkDy("conv2dGradFilter", dy, d);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
+  const xData = x.data;
+  const dyData = dy.data;
   const dw = new Float64Array(sizeOf(wShape));
   for (let b = 0; b < batch; b++) {
     for (let oy = 0; oy < outH; oy++) {
@@ -170,9 +176,9 @@ export function conv2dGradFilter(
             const xPixel = ((b * inH + iy) * inW + ix) * inC;
             const wTap = (ky * kW + kx) * inC * outC;
             for (let ci = 0; ci < inC; ci++) {
-              const xv = x.data[xPixel + ci];
+              const xv = xData[xPixel + ci];
               const wRow = wTap + ci * outC;
-              for (let co = 0; co < outC; co++) dw[wRow + co] += xv * dy.data[dyPixel + co];
+              for (let co = 0; co < outC; co++) dw[wRow + co] += xv * dyData[dyPixel + co];
             }
           }
         }

@@ -81,7 +81,9 @@ export class Graph {
    */
   make(data: DeviceTensor, inputs: readonly Tensor[], backward?: BackwardFn): Tensor {
     const needs = this.#recording && backward !== undefined && inputs.some((t) => t.requiresGrad);
-    const t = needs ? new Tensor(this, data, true, inputs, backward) : new Tensor(this, data, false);
+    const t = needs
+      ? new Tensor(this, data, true, inputs, backward)
+      : new Tensor(this, data, false);
     this.#scopes.at(-1)?.add(t);
     return t;
   }

@@ -26,7 +26,9 @@ async function gradCheck(
 ) {
   const g = new Graph(createRefBackend());
   const rng = new Rng(opts.seed ?? 1);
-  const values = shapes.map((s) => randomArray(rng, s.reduce((p, d) => p * d, 1), opts.lo, opts.hi));
+  const values = shapes.map((s) =>
+    randomArray(rng, s.reduce((p, d) => p * d, 1), opts.lo, opts.hi)
+  );
   const probe = async (vals: Float32Array[]) =>
     await g.tidy(async () => {
       const xs = vals.map((v, i) => g.variable(v, shapes[i]));

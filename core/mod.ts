@@ -17,3 +17,4 @@ export * from "./simclr.ts";
 export * from "./monitors.ts";
 export * from "./progress.ts";
 export * from "./atomic.ts";
+export * from "./encode.ts";

@@ -94,7 +94,10 @@ export class Optimizer {
             if (p.decay) {
               const wNorm = F.sqrt(F.sum(F.mul(w, w)));
               const gNorm = F.sqrt(F.sum(F.mul(grad, grad)));
-              const ratio = F.div(F.scale(wNorm, c.trustCoefficient), F.add(gNorm, g.scalar(1e-20)));
+              const ratio = F.div(
+                F.scale(wNorm, c.trustCoefficient),
+                F.add(gNorm, g.scalar(1e-20)),
+              );
               const valid = F.mul(F.step(wNorm), F.step(gNorm));
               const trust = F.add(F.mul(valid, ratio), F.sub(g.scalar(1), valid));
               scaled = F.mul(scaled, trust);

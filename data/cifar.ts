@@ -11,8 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
-import { type ByteSink, ProgressBar } from "../core/progress.ts";
-import type { Rng } from "@simclr/core";
+import { type ByteSink, ProgressBar, type Rng } from "@simclr/core";
 import { extractTar, TarError } from "./tar.ts";
 
 /** Side of a CIFAR image in pixels. */
@@ -58,6 +57,8 @@ export class CifarError extends Error {
   /** The file or folder the problem is about. */
   readonly file: string;
   /**
+   * An error reading `<file>: <problem>`.
+   *
    * @param file path of the offending file or folder
    * @param problem what was wrong, written to follow `file: `
    */

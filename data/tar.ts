@@ -13,7 +13,7 @@ const BLOCK = 512;
 
 /** A malformed or unsafe tar archive. */
 export class TarError extends Error {
-  /** @param message what was wrong, including the entry name where known */
+  /** An error whose message says what was wrong, including the entry name where known. */
   constructor(message: string) {
     super(message);
     this.name = "TarError";

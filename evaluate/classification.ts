@@ -44,7 +44,9 @@ export function confusionMatrix(
   );
   const size = numClasses ?? k;
   if (size < k) {
-    throw new Error(`confusionMatrix: numClasses ${numClasses} is below the largest label + 1 (${k})`);
+    throw new Error(
+      `confusionMatrix: numClasses ${numClasses} is below the largest label + 1 (${k})`,
+    );
   }
   const counts = new Int32Array(size * size);
   for (let i = 0; i < n; i++) counts[labels[i] * size + predictions[i]]++;

@@ -41,7 +41,9 @@ export function hungarian(
     throw new Error(`hungarian: expected positive integer rows and cols, got ${rows}×${cols}`);
   }
   if (matrix.length !== rows * cols) {
-    throw new Error(`hungarian: expected ${rows}·${cols} = ${rows * cols} entries, got ${matrix.length}`);
+    throw new Error(
+      `hungarian: expected ${rows}·${cols} = ${rows * cols} entries, got ${matrix.length}`,
+    );
   }
   const sign = options.maximize ? -1 : 1;
   const size = Math.max(rows, cols);

@@ -148,7 +148,7 @@ function transposeChunk(
 ): void {
   for (let r = 0; r < rows; r++) {
     const o = (r0 + r) * cols;
-    if (shift) for (let k = 0; k < cols; k++) out[k * rows + r] = x[o + k] - shift[k];
+    if (shift) { for (let k = 0; k < cols; k++) out[k * rows + r] = x[o + k] - shift[k]; }
     else for (let k = 0; k < cols; k++) out[k * rows + r] = x[o + k];
   }
 }

@@ -116,7 +116,9 @@ export async function fitPca(
     const sign = row[big] < 0 ? -1 : 1;
     for (let j = 0; j < d; j++) components[c * d + j] = sign * row[j];
   }
-  const explainedVarianceRatio = eigenvalues.map((v) => (totalVariance > 0 ? v / totalVariance : 0));
+  const explainedVarianceRatio = eigenvalues.map((
+    v,
+  ) => (totalVariance > 0 ? v / totalVariance : 0));
   const model: PcaModel = {
     dim: d,
     k,
@@ -154,7 +156,14 @@ export function pcaTransform(
       const o = (r0 + r) * d;
       for (let j = 0; j < d; j++) centred[r * d + j] = x[o + j] - model.mean[j];
     }
-    matMulABt(centred, rows, model.components, dims, d, out.subarray(r0 * dims, (r0 + rows) * dims));
+    matMulABt(
+      centred,
+      rows,
+      model.components,
+      dims,
+      d,
+      out.subarray(r0 * dims, (r0 + rows) * dims),
+    );
   }
   return out;
 }
@@ -313,7 +322,7 @@ async function subspaceIteration(
   const l = Math.min(d, n, k + oversample);
   const rng = options.rng ?? new Rng(0);
   const backend = options.backend;
-  let q = new Float64Array(l * d);
+  let q: Float64Array = new Float64Array(l * d);
   for (let e = 0; e < q.length; e++) q[e] = rng.normal();
   orthonormalizeRows(q, l, d, rng);
   const xDevice = backend?.upload(x, [n, d]);

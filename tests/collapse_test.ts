@@ -46,8 +46,10 @@ async function train(loss: LossName): Promise<{ before: number; after: number }>
 Deno.test("cosine loss collapses the projections; NT-Xent keeps them spread", async () => {
   const cosine = await train("cosine");
   const ntxent = await train("ntxent");
-  console.log(`feature std: cosine ${cosine.before.toFixed(4)} → ${cosine.after.toFixed(4)}, ` +
-    `ntxent ${ntxent.before.toFixed(4)} → ${ntxent.after.toFixed(4)}`);
+  console.log(
+    `feature std: cosine ${cosine.before.toFixed(4)} → ${cosine.after.toFixed(4)}, ` +
+      `ntxent ${ntxent.before.toFixed(4)} → ${ntxent.after.toFixed(4)}`,
+  );
   // Collapse: at most a fifth of the starting spread is left. NT-Xent: at least half, and more
   // than five times the collapsed run's.
   assert.ok(cosine.after < 0.2 * cosine.before, `cosine did not collapse: ${cosine.after}`);

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { createRefBackend } from "@simclr/backend-ref";
 import { createGpuBackend, type Engine } from "@simclr/backend-gpu";
-import { formatTable, verifyKernels, verifyTrainingSteps, type VerifyRow } from "./verify_lib.ts";
+import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE = `usage: deno task verify [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
@@ -58,8 +58,12 @@ async function main() {
   console.log("\nphase times over 3 steps (ms):");
   for (const t of times) {
     console.log(
-      `  ${t.model.padEnd(9)} ${t.backend.padEnd(12)} forward ${t.forwardMs.toFixed(0).padStart(7)}` +
-        `  backward ${t.backwardMs.toFixed(0).padStart(7)}  update ${t.updateMs.toFixed(0).padStart(6)}`,
+      `  ${t.model.padEnd(9)} ${t.backend.padEnd(12)} forward ${
+        t.forwardMs.toFixed(0).padStart(7)
+      }` +
+        `  backward ${t.backwardMs.toFixed(0).padStart(7)}  update ${
+          t.updateMs.toFixed(0).padStart(6)
+        }`,
     );
   }
   const bad = rows.filter((r) => !r.ok);

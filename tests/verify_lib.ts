@@ -127,8 +127,11 @@ export async function verifyKernels(
       (b, [a, c]) => b.matMul(a, c, ta, tb),
     );
   }
-  await run("matMul 64x300x100", [{ shape: [64, 300] }, { shape: [300, 100] }], (b, [a, c]) =>
-    b.matMul(a, c, false, false));
+  await run(
+    "matMul 64x300x100",
+    [{ shape: [64, 300] }, { shape: [300, 100] }],
+    (b, [a, c]) => b.matMul(a, c, false, false),
+  );
 
   const convCases: [number[], number[], number, number][] = [
     [[2, 7, 5, 3], [3, 3, 3, 4], 1, 1],
@@ -162,7 +165,8 @@ export async function verifyKernels(
     const geom = { size, stride };
     const tag = `[${xs}] ${size}/${stride}`;
     await run(`maxPool ${tag}`, [{ shape: xs }], (b, [x]) => b.maxPool(x, geom));
-    const y0 = Math.floor((xs[1] - size) / stride) + 1, y1 = Math.floor((xs[2] - size) / stride) + 1;
+    const y0 = Math.floor((xs[1] - size) / stride) + 1,
+      y1 = Math.floor((xs[2] - size) / stride) + 1;
     await run(
       `maxPoolGrad ${tag}`,
       [{ shape: [xs[0], y0, y1, xs[3]] }, { shape: xs }],
@@ -182,30 +186,58 @@ export async function verifyKernels(
     await run(`unary ${op}`, [{ shape: [3, 17], lo: 0.1, hi: 3 }], (b, [x]) => b.unary(op, x));
   }
   for (const op of ["add", "sub", "mul", "maximum"] as const) {
-    await run(`binary ${op} [2,1,5]⊕[3,1]`, [{ shape: [2, 1, 5] }, { shape: [3, 1] }], (b, [x, y]) =>
-      b.binary(op, x, y));
+    await run(
+      `binary ${op} [2,1,5]⊕[3,1]`,
+      [{ shape: [2, 1, 5] }, { shape: [3, 1] }],
+      (b, [x, y]) => b.binary(op, x, y),
+    );
   }
-  await run("binary div [4,6]⊘[6]", [{ shape: [4, 6] }, { shape: [6], lo: 0.5, hi: 2 }], (b, [x, y]) =>
-    b.binary("div", x, y));
+  await run(
+    "binary div [4,6]⊘[6]",
+    [{ shape: [4, 6] }, { shape: [6], lo: 0.5, hi: 2 }],
+    (b, [x, y]) => b.binary("div", x, y),
+  );
   for (const op of ["sum", "max"] as const) {
-    await run(`reduce ${op} [3,4,5] axes 0,2`, [{ shape: [3, 4, 5] }], (b, [x]) =>
-      b.reduce(op, x, [0, 2], false));
-    await run(`reduce ${op} [3,4,5] axis 1 keep`, [{ shape: [3, 4, 5] }], (b, [x]) =>
-      b.reduce(op, x, [1], true));
+    await run(
+      `reduce ${op} [3,4,5] axes 0,2`,
+      [{ shape: [3, 4, 5] }],
+      (b, [x]) => b.reduce(op, x, [0, 2], false),
+    );
+    await run(
+      `reduce ${op} [3,4,5] axis 1 keep`,
+      [{ shape: [3, 4, 5] }],
+      (b, [x]) => b.reduce(op, x, [1], true),
+    );
   }
-  await run("reduce sum [64,16,16,32] axes 0,1,2", [{ shape: [64, 16, 16, 32] }], (b, [x]) =>
-    b.reduce("sum", x, [0, 1, 2], false), 1e-5);
-  await run("broadcastTo [1,3]→[2,4,3]", [{ shape: [1, 3] }], (b, [x]) =>
-    b.broadcastTo(x, [2, 4, 3]));
+  await run(
+    "reduce sum [64,16,16,32] axes 0,1,2",
+    [{ shape: [64, 16, 16, 32] }],
+    (b, [x]) => b.reduce("sum", x, [0, 1, 2], false),
+    1e-5,
+  );
+  await run(
+    "broadcastTo [1,3]→[2,4,3]",
+    [{ shape: [1, 3] }],
+    (b, [x]) => b.broadcastTo(x, [2, 4, 3]),
+  );
   await run("reshape [2,3,4]→[6,4]", [{ shape: [2, 3, 4] }], (b, [x]) => b.reshape(x, [6, 4]));
-  await run("transpose [2,3,4] 2,0,1", [{ shape: [2, 3, 4] }], (b, [x]) =>
-    b.transpose(x, [2, 0, 1]));
-  await run("concat axis 1", [{ shape: [2, 3] }, { shape: [2, 5] }], (b, [x, y]) =>
-    b.concat([x, y], 1));
+  await run(
+    "transpose [2,3,4] 2,0,1",
+    [{ shape: [2, 3, 4] }],
+    (b, [x]) => b.transpose(x, [2, 0, 1]),
+  );
+  await run(
+    "concat axis 1",
+    [{ shape: [2, 3] }, { shape: [2, 5] }],
+    (b, [x, y]) => b.concat([x, y], 1),
+  );
   await run("slice [5,6]", [{ shape: [5, 6] }], (b, [x]) => b.slice(x, [1, 2], [3, 3]));
   await run("pad [2,3]", [{ shape: [2, 3] }], (b, [x]) => b.pad(x, [[1, 0], [2, 1]]));
-  await run("gather rows", [{ shape: [6, 4] }], (b, [x]) =>
-    b.gather(x, new Int32Array([5, 0, 2, 2]), 0));
+  await run(
+    "gather rows",
+    [{ shape: [6, 4] }],
+    (b, [x]) => b.gather(x, new Int32Array([5, 0, 2, 2]), 0),
+  );
   return rows;
 }
 

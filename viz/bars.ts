@@ -17,6 +17,7 @@ import {
   drawLegend,
   estimateTextWidth,
   FONT,
+  legendFlowWidth,
   MUTED_COLOR,
   round,
   styleAxis,
@@ -85,17 +86,15 @@ export function perClassAccuracyChart(
     rotate: -90,
   });
   addLabel(svg, "true class", margin.left + innerWidth / 2, height - 10);
-  const legendColumnWidth = Math.floor(innerWidth / ordered.length);
-  drawLegend(
-    svg,
-    ordered.map((v) => ({
-      label: `${variantLabel(v.name)} (overall ${(v.probe.testAccuracy * 100).toFixed(1)}%)`,
-      color: variantColor(v.name),
-    })),
-    margin.left,
-    44,
-    { columns: ordered.length, columnWidth: legendColumnWidth },
-  );
+  const legendEntries = ordered.map((v) => ({
+    label: `${variantLabel(v.name)} (${(v.probe.testAccuracy * 100).toFixed(1)}%)`,
+    color: variantColor(v.name),
+  }));
+  const prefix = "overall accuracy:";
+  const prefixWidth = estimateTextWidth(prefix, FONT.tick) + 10;
+  const legendX = Math.max(8, (width - prefixWidth - legendFlowWidth(legendEntries)) / 2);
+  addLabel(svg, prefix, legendX, 48, { anchor: "start", size: FONT.tick, color: MUTED_COLOR });
+  drawLegend(svg, legendEntries, legendX + prefixWidth, 44, { columnWidth: "auto" });
   return svgToString(svg);
 }
 
@@ -122,7 +121,9 @@ export function verifyChart(rows: VerifyRow[], options: VerifyChartOptions = {})
   const width = options.width ?? DEFAULT_WIDTH;
   const rowHeight = 24;
   const labels = rows.map((r) =>
-    `${r.name} [${Array.isArray(r.shape) ? r.shape.join("×") : "?"}]`
+    `${r.name} [${
+      !Array.isArray(r.shape) ? "?" : r.shape.length === 0 ? "scalar" : r.shape.join("×")
+    }]`
   );
   const labelWidth = Math.min(
     220,
@@ -162,11 +163,17 @@ export function verifyChart(rows: VerifyRow[], options: VerifyChartOptions = {})
     const value = Number.isNaN(row.relDiff) ? hi : row.relDiff;
     const rowG = g.append("g").attr("class", row.ok ? "verify-row ok" : "verify-row fail");
     rowG.append("rect").attr("class", "bar").attr("x", 0).attr("y", round(band))
-      .attr("width", Math.max(1.5, round(x(Math.max(value, lo))))).attr("height", round(y.bandwidth()))
+      .attr("width", Math.max(1.5, round(x(Math.max(value, lo))))).attr(
+        "height",
+        round(y.bandwidth()),
+      )
       .attr("fill", color).attr("fill-opacity", 0.85);
     const tx = round(x(row.tolerance));
     rowG.append("line").attr("class", "tolerance")
-      .attr("x1", tx).attr("x2", tx).attr("y1", round(band - 3)).attr("y2", round(band + y.bandwidth() + 3))
+      .attr("x1", tx).attr("x2", tx).attr("y1", round(band - 3)).attr(
+        "y2",
+        round(band + y.bandwidth() + 3),
+      )
       .attr("stroke", "#000000").attr("stroke-width", 2);
     const note = row.relDiff === 0
       ? " (= 0)"
@@ -195,11 +202,17 @@ export function verifyChart(rows: VerifyRow[], options: VerifyChartOptions = {})
     margin.left + innerWidth / 2,
     height - 14,
   );
-  drawLegend(svg, [
-    { label: "within tolerance", color: STATUS_COLORS.ok },
-    { label: "NOT OK", color: STATUS_COLORS.fail },
-    { label: "tolerance", color: "#000000", kind: "line" },
-  ], margin.left, 46, { columns: 3, columnWidth: 130 });
+  drawLegend(
+    svg,
+    [
+      { label: "within tolerance", color: STATUS_COLORS.ok },
+      { label: "NOT OK", color: STATUS_COLORS.fail },
+      { label: "tolerance", color: "#000000", kind: "tick" },
+    ],
+    margin.left,
+    46,
+    { columns: 3, columnWidth: 130 },
+  );
   addLabel(svg, "tensor [shape]", margin.left - 8, margin.top - 8, {
     anchor: "end",
     size: FONT.tick,

@@ -42,13 +42,30 @@ export function imageSide(pixels: Uint8Array, field: string): number {
   return side;
 }
 
+/** Nearest-neighbour upscaling of a square RGB image by an integer factor. */
+export function upscaleNearest(pixels: Uint8Array, side: number, scale: number): Uint8Array {
+  const outSide = side * scale;
+  const out = new Uint8Array(outSide * outSide * 3);
+  for (let y = 0; y < outSide; y++) {
+    const sy = Math.floor(y / scale);
+    for (let x = 0; x < outSide; x++) {
+      const src = (sy * side + Math.floor(x / scale)) * 3;
+      const dst = (y * outSide + x) * 3;
+      out[dst] = pixels[src];
+      out[dst + 1] = pixels[src + 1];
+      out[dst + 2] = pixels[src + 2];
+    }
+  }
+  return out;
+}
+
 const GAP = 6;
 const GROUP_GAP = 26;
 const PAD = 14;
 
 /**
- * Rows of "original | view 1 | view 2" triplets, each image an `<image>` with a PNG data URI,
- * drawn with `image-rendering` set to pixelated / optimizeSpeed for crisp upscaling.
+ * Rows of "original | view 1 | view 2" triplets, each image an `<image>` with a PNG data URI of
+ * the picture upscaled by nearest neighbour (crisp pixels), labelled with its class.
  */
 export function augmentationGallery(
   samples: AugmentationSample[],
@@ -63,13 +80,16 @@ export function augmentationGallery(
       }
     }
   });
+  if (options.scale !== undefined && !(Number.isInteger(options.scale) && options.scale >= 1)) {
+    throw new RangeError(`viz: gallery scale must be an integer ≥ 1, got ${options.scale}`);
+  }
   const width = options.width ?? DEFAULT_WIDTH;
   const fits = (columns: number, scale: number) =>
     2 * PAD + columns * (3 * side * scale + 2 * GAP) + (columns - 1) * GROUP_GAP <= width;
   let columns = Math.max(1, Math.min(options.columns ?? 2, samples.length));
   while (columns > 1 && !fits(columns, options.scale ?? 1)) columns--;
   let scale = options.scale ?? 4;
-  if (options.scale === undefined) while (scale > 1 && !fits(columns, scale)) scale--;
+  if (options.scale === undefined) { while (scale > 1 && !fits(columns, scale)) scale--; }
   const size = side * scale;
   const groupWidth = 3 * size + 2 * GAP;
   const headerHeight = 18;
@@ -78,7 +98,11 @@ export function augmentationGallery(
   const rows = Math.ceil(samples.length / columns);
   const top = 44;
   const height = top + rows * rowHeight + 6;
-  const svg = createSvg(width, height, options.title ?? "SimCLR augmentations: original and two views");
+  const svg = createSvg(
+    width,
+    height,
+    options.title ?? "SimCLR augmentations: original and two views",
+  );
   const totalWidth = columns * groupWidth + (columns - 1) * GROUP_GAP;
   const left = (width - totalWidth) / 2;
   samples.forEach((sample, i) => {
@@ -88,26 +112,41 @@ export function augmentationGallery(
       .attr("transform", `translate(${gx},${gy})`);
     (["original", "view1", "view2"] as const).forEach((key, k) => {
       const ix = k * (size + GAP);
-      addLabel(group, key === "original" ? "original" : key === "view1" ? "view 1" : "view 2", ix + size / 2, headerHeight - 5, {
-        size: FONT.tick,
-        color: MUTED_COLOR,
-      });
+      addLabel(
+        group,
+        key === "original" ? "original" : key === "view1" ? "view 1" : "view 2",
+        ix + size / 2,
+        headerHeight - 5,
+        {
+          size: FONT.tick,
+          color: MUTED_COLOR,
+        },
+      );
       group.append("image")
         .attr("x", ix).attr("y", headerHeight)
         .attr("width", size).attr("height", size)
         .attr("preserveAspectRatio", "none")
+        // The PNG is already upscaled, so it is crisp at its nominal size in any renderer;
+        // optimizeSpeed (nearest neighbour in browsers and resvg) keeps it crisp when zoomed. A
+        // CSS "pixelated" style is not used: resvg does not know it and would fall back to
+        // smoothing, overriding the attribute.
         .attr("image-rendering", "optimizeSpeed")
-        .attr("style", "image-rendering:pixelated")
-        .attr("href", pngDataUri(sample[key], side, side, 3));
+        .attr("href", pngDataUri(upscaleNearest(sample[key], side, scale), size, size, 3));
       group.append("rect").attr("x", ix).attr("y", headerHeight).attr("width", size)
         .attr("height", size).attr("fill", "none").attr("stroke", "#cccccc");
     });
     const name = sample.label !== undefined
       ? options.classNames?.[sample.label] ?? `class ${sample.label}`
       : `sample ${i + 1}`;
-    addLabel(group, truncateText(name, groupWidth, FONT.label), groupWidth / 2, headerHeight + size + 15, {
-      size: FONT.label,
-    });
+    addLabel(
+      group,
+      truncateText(name, groupWidth, FONT.label),
+      groupWidth / 2,
+      headerHeight + size + 15,
+      {
+        size: FONT.label,
+      },
+    );
   });
   return svgToString(svg);
 }

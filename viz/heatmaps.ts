@@ -64,9 +64,10 @@ function drawHeatmap(spec: HeatmapSpec): string {
   const gridHeight = cellHeight * rows;
   const columnLabelHeight = Math.min(
     80,
-    Math.max(...spec.columnLabels.map((l) => estimateTextWidth(l, FONT.tick))) * 0.75 + 16,
+    // Labels are rotated 40°, so they reach down by about sin 40° ≈ 0.64 of their width.
+    Math.max(...spec.columnLabels.map((l) => estimateTextWidth(l, FONT.tick))) * 0.64 + 14,
   );
-  const height = top + gridHeight + columnLabelHeight + 34;
+  const height = top + gridHeight + columnLabelHeight + 28;
   const svg = createSvg(spec.width, height, spec.title);
   if (spec.subtitle) {
     addLabel(svg, spec.subtitle, spec.width / 2, 40, { size: FONT.tick, color: MUTED_COLOR });
@@ -74,10 +75,6 @@ function drawHeatmap(spec: HeatmapSpec): string {
   const color = d3.scaleSequential(d3.interpolateBlues).domain([0, spec.colorMax || 1]);
   const grid = svg.append("g").attr("class", "heatmap")
     .attr("transform", `translate(${left},${top})`);
-  const maxCount = d3.max(spec.counts.flat()) ?? 0;
-  const countSize = estimateTextWidth(String(Math.round(maxCount)), FONT.tick) > cellWidth - 4
-    ? 9.5
-    : FONT.tick;
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const v = spec.colorValues[r][c];
@@ -88,7 +85,7 @@ function drawHeatmap(spec: HeatmapSpec): string {
       grid.append("text").attr("class", "cell-count")
         .attr("x", round(c * cellWidth + cellWidth / 2))
         .attr("y", round(r * cellHeight + cellHeight / 2))
-        .attr("dy", "0.35em").attr("text-anchor", "middle").attr("font-size", countSize)
+        .attr("dy", "0.35em").attr("text-anchor", "middle").attr("font-size", FONT.tick)
         // Light text on the dark half of the scale keeps contrast everywhere.
         .attr("fill", v > 0.55 * (spec.colorMax || 1) ? "#ffffff" : TEXT_COLOR)
         .text(d3.format("~d")(Math.round(spec.counts[r][c])));
@@ -121,7 +118,7 @@ function drawHeatmap(spec: HeatmapSpec): string {
       .attr("dy", "0.35em")
       .text(truncateText(label, 100, FONT.tick));
   });
-  addLabel(svg, spec.xLabel, left + gridWidth / 2, top + gridHeight + columnLabelHeight + 22);
+  addLabel(svg, spec.xLabel, left + gridWidth / 2, top + gridHeight + columnLabelHeight + 16);
   addLabel(svg, spec.yLabel, 14, top + gridHeight / 2, { rotate: -90 });
 
   // Stepped colour legend: ten swatches from 0 to the maximum.
@@ -222,13 +219,15 @@ export function confusionHeatmap(
   return drawHeatmap({
     title: options.title ??
       `Linear-probe confusion matrix (${options.variantLabel ?? "SimCLR"})`,
-    subtitle: `test accuracy ${(probe.testAccuracy * 100).toFixed(1)}%; colour = share of the true class`,
+    subtitle: `test accuracy ${
+      (probe.testAccuracy * 100).toFixed(1)
+    }%; colour = share of the true class`,
     rowLabels: classNames,
     columnLabels: classNames,
     counts: probe.confusion,
     colorValues: fractions,
     colorMax: 1,
-    legendTitle: "of true class",
+    legendTitle: "% of row",
     legendFormat: (v) => `${Math.round(v * 100)}%`,
     xLabel: "predicted class",
     yLabel: "true class",

@@ -51,7 +51,9 @@ export function encodePng(
   channels: 3 | 4 = 3,
 ): Uint8Array {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new RangeError(`encodePng: width and height must be positive integers, got ${width}×${height}`);
+    throw new RangeError(
+      `encodePng: width and height must be positive integers, got ${width}×${height}`,
+    );
   }
   if (channels !== 3 && channels !== 4) {
     throw new RangeError(`encodePng: channels must be 3 (RGB) or 4 (RGBA), got ${channels}`);
@@ -59,7 +61,9 @@ export function encodePng(
   const rowBytes = width * channels;
   if (pixels.length !== rowBytes * height) {
     throw new RangeError(
-      `encodePng: expected ${width}×${height}×${channels} = ${rowBytes * height} bytes, got ${pixels.length}`,
+      `encodePng: expected ${width}×${height}×${channels} = ${
+        rowBytes * height
+      } bytes, got ${pixels.length}`,
     );
   }
   // Each scanline is prefixed with its filter type; 0 ("None") keeps the encoder trivial and is

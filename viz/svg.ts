@@ -118,34 +118,43 @@ export interface LegendEntry {
   label: string;
   /** Swatch colour. */
   color: string;
-  /** Swatch shape: a filled square (default), a line, or a dashed line. */
-  kind?: "square" | "line" | "dashed";
+  /** Swatch shape: a filled square (default), a line, a dashed line, or a vertical tick. */
+  kind?: "square" | "line" | "dashed" | "tick";
 }
 
 /**
  * Draws a legend as `<g class="legend">` with one `<g class="legend-entry">` per entry, laid out
- * in rows of `columns` entries starting at (x, y). Swatches are rects or lines, never circles, so
- * circle counts in scatter plots equal the number of points.
+ * in rows of `columns` entries starting at (x, y); with `columnWidth: "auto"` entries follow each
+ * other on one row, spaced by their estimated text width. Swatches are rects or lines, never
+ * circles, so circle counts in scatter plots equal the number of points.
  */
 export function drawLegend(
   parent: SvgSelection | GroupSelection,
   entries: LegendEntry[],
   x: number,
   y: number,
-  options: { columns?: number; columnWidth?: number; rowHeight?: number } = {},
+  options: { columns?: number; columnWidth?: number | "auto"; rowHeight?: number } = {},
 ): GroupSelection {
   const columns = options.columns ?? 1;
-  const columnWidth = options.columnWidth ?? 120;
   const rowHeight = options.rowHeight ?? 18;
   const legend = (parent as GroupSelection).append("g").attr("class", "legend")
     .attr("transform", `translate(${round(x)},${round(y)})`);
+  let flowX = 0;
   entries.forEach((entry, i) => {
+    let offset: [number, number];
+    if (options.columnWidth === "auto") {
+      offset = [round(flowX), 0];
+      flowX += 22 + estimateTextWidth(entry.label, FONT.tick) + 18;
+    } else {
+      const columnWidth = options.columnWidth ?? 120;
+      offset = [(i % columns) * columnWidth, Math.floor(i / columns) * rowHeight];
+    }
     const g = legend.append("g").attr("class", "legend-entry")
-      .attr(
-        "transform",
-        `translate(${(i % columns) * columnWidth},${Math.floor(i / columns) * rowHeight})`,
-      );
-    if (entry.kind === "line" || entry.kind === "dashed") {
+      .attr("transform", `translate(${offset[0]},${offset[1]})`);
+    if (entry.kind === "tick") {
+      g.append("line").attr("x1", 8).attr("x2", 8).attr("y1", -7).attr("y2", 7)
+        .attr("stroke", entry.color).attr("stroke-width", 2);
+    } else if (entry.kind === "line" || entry.kind === "dashed") {
       const line = g.append("line").attr("x1", 0).attr("x2", 16).attr("y1", 0).attr("y2", 0)
         .attr("stroke", entry.color).attr("stroke-width", 2.5);
       if (entry.kind === "dashed") line.attr("stroke-dasharray", "5,3");
@@ -157,6 +166,11 @@ export function drawLegend(
       .attr("font-size", FONT.tick).attr("fill", TEXT_COLOR).text(entry.label);
   });
   return legend;
+}
+
+/** Estimated width of a legend laid out with `columnWidth: "auto"` (see {@link drawLegend}). */
+export function legendFlowWidth(entries: LegendEntry[]): number {
+  return entries.reduce((w, e) => w + 22 + estimateTextWidth(e.label, FONT.tick) + 18, 0) - 18;
 }
 
 /** Horizontal grid lines at the y ticks, drawn under the data. */
@@ -178,9 +192,12 @@ export function round(v: number): number {
   return Math.round(v * 10) / 10;
 }
 
-/** Approximate rendered width of `text` at `fontSize` (no layout engine here; 0.6 em per char). */
+/**
+ * Approximate rendered width of `text` at `fontSize`: there is no layout engine here, so use
+ * 0.62 em per character (DejaVu Sans, the widest font of the stack, averages about that).
+ */
 export function estimateTextWidth(text: string, fontSize: number): number {
-  return text.length * fontSize * 0.6;
+  return text.length * fontSize * 0.62;
 }
 
 /** Shortens `text` with an ellipsis so it fits in about `maxWidth` px at `fontSize`. */

@@ -99,7 +99,10 @@ export function trainingCurvesChart(
   const maxRaw = options.maxRawPoints ?? 1200;
   if (steps.length <= maxRaw) {
     lossG.append("path").attr("class", "loss-raw")
-      .attr("d", d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLoss(s.loss)))(steps))
+      .attr(
+        "d",
+        d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLoss(s.loss)))(steps),
+      )
       .attr("fill", "none").attr("stroke", LOSS_COLOR).attr("stroke-opacity", 0.35)
       .attr("stroke-width", 1);
   } else {
@@ -131,14 +134,20 @@ export function trainingCurvesChart(
       .call(d3.axisBottom(x).ticks(6).tickFormat(d3.format("~s"))),
   );
   addLabel(svg, "NT-Xent loss (nats)", 18, lossPanel.top + lossPanel.height / 2, { rotate: -90 });
-  drawLegend(svg, [
-    {
-      label: steps.length <= maxRaw ? "loss per step" : "per-step min–max",
-      color: LOSS_COLOR,
-      kind: steps.length <= maxRaw ? "line" : "square",
-    },
-    { label: "moving average", color: LOSS_COLOR, kind: "line" },
-  ], width - margin.right - 250, 44, { columns: 2, columnWidth: 130 });
+  drawLegend(
+    svg,
+    [
+      {
+        label: steps.length <= maxRaw ? "loss per step" : "per-step min–max",
+        color: LOSS_COLOR,
+        kind: steps.length <= maxRaw ? "line" : "square",
+      },
+      { label: "moving average", color: LOSS_COLOR, kind: "line" },
+    ],
+    width - margin.right - 250,
+    44,
+    { columns: 2, columnWidth: 130 },
+  );
 
   // Learning-rate panel.
   const lrs = steps.map((s) => s.lr);
@@ -148,7 +157,10 @@ export function trainingCurvesChart(
     .attr("transform", `translate(${margin.left},${lrPanel.top})`);
   drawHorizontalGrid(lrG, yLr.ticks(4), yLr, innerWidth);
   lrG.append("path").attr("class", "lr-line")
-    .attr("d", d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(steps))
+    .attr(
+      "d",
+      d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(steps),
+    )
     .attr("fill", "none").attr("stroke", LR_COLOR).attr("stroke-width", 2);
   styleAxis(lrG.append("g").call(d3.axisLeft(yLr).ticks(4, "~g")));
   styleAxis(
@@ -244,7 +256,6 @@ export function collapseMonitorsChart(
       yLabel: "log E exp(−2‖u−v‖²)",
       values: epochs.map((e) => e.uniformity),
       color: "#CC79A7",
-      include: [0],
     },
     {
       title: "kNN accuracy",
@@ -279,8 +290,17 @@ export function collapseMonitorsChart(
       addLabel(g, "not logged", panelWidth / 2, panelHeight / 2, { color: MUTED_COLOR });
       return;
     }
-    const y = d3.scaleLinear().domain(safeExtent([...defined, ...(panel.include ?? [])], 0.08))
-      .range([panelHeight, 0]).nice(4);
+    // Pad the data range, then extend it to the pinned values (0, the reference) without
+    // padding past them, so non-negative monitors never show a negative axis.
+    const domain = safeExtent(defined, 0.08);
+    for (const pinned of panel.include ?? []) {
+      domain[0] = Math.min(domain[0], pinned);
+      domain[1] = Math.max(domain[1], pinned);
+    }
+    if (d3.min(defined)! >= 0 && (panel.include ?? []).includes(0)) {
+      domain[0] = Math.max(0, domain[0]);
+    }
+    const y = d3.scaleLinear().domain(domain).range([panelHeight, 0]).nice(4);
     drawHorizontalGrid(g, y.ticks(4), y, panelWidth);
     if (panel.reference) {
       const yr = round(y(panel.reference.value));
@@ -315,9 +335,15 @@ export function collapseMonitorsChart(
     addLabel(g, panel.yLabel, -42, panelHeight / 2, { rotate: -90, size: FONT.tick });
     addLabel(g, "epoch", panelWidth / 2, panelHeight + 34, { size: FONT.tick });
   });
-  addLabel(svg, `feature dimension d = ${featureDim}; all monitors on L2-normalised features`, width / 2, 42, {
-    size: FONT.tick,
-    color: MUTED_COLOR,
-  });
+  addLabel(
+    svg,
+    `feature dimension d = ${featureDim}; all monitors on L2-normalised features`,
+    width / 2,
+    42,
+    {
+      size: FONT.tick,
+      color: MUTED_COLOR,
+    },
+  );
   return svgToString(svg);
 }

@@ -42,7 +42,9 @@ export function checkWellFormedXml(text: string): XmlSummary {
     const line = before.split("\n").length;
     const column = at - before.lastIndexOf("\n");
     const near = JSON.stringify(text.slice(at, at + 40));
-    throw new Error(`XML not well-formed at line ${line}, column ${column}: ${message} (near ${near})`);
+    throw new Error(
+      `XML not well-formed at line ${line}, column ${column}: ${message} (near ${near})`,
+    );
   };
   const match = (re: RegExp): string | undefined => {
     re.lastIndex = pos;
@@ -55,7 +57,9 @@ export function checkWellFormedXml(text: string): XmlSummary {
   const checkEntities = (start: number, end: number) => {
     for (let i = text.indexOf("&", start); i !== -1 && i < end; i = text.indexOf("&", i + 1)) {
       ENTITY.lastIndex = i;
-      if (!ENTITY.test(text)) fail("'&' does not start a predefined entity or character reference", i);
+      if (!ENTITY.test(text)) {
+        fail("'&' does not start a predefined entity or character reference", i);
+      }
     }
   };
 
@@ -97,13 +101,16 @@ export function checkWellFormedXml(text: string): XmlSummary {
       if (end === -1) fail("unterminated processing instruction");
       pos = end + 2;
     } else if (text.startsWith("</", pos)) {
+      const tagStart = pos;
       pos += 2;
       const name = match(NAME) ?? fail("bad end-tag name");
       skipSpace();
       if (text[pos] !== ">") fail(`end tag </${name}> not closed with '>'`);
       pos++;
       const open = stack.pop();
-      if (open !== name) fail(`end tag </${name}> does not match open <${open ?? "(none)"}>`);
+      if (open !== name) {
+        fail(`end tag </${name}> does not match open <${open ?? "(none)"}>`, tagStart);
+      }
       if (stack.length === 0) rootClosed = true;
     } else {
       const tagStart = pos;
@@ -142,7 +149,9 @@ export function checkWellFormedXml(text: string): XmlSummary {
         const end = text.indexOf(quote, pos + 1);
         if (end === -1) fail(`unterminated value of attribute '${attr}'`);
         const lessThan = text.indexOf("<", pos + 1);
-        if (lessThan !== -1 && lessThan < end) fail(`'<' in value of attribute '${attr}'`, lessThan);
+        if (lessThan !== -1 && lessThan < end) {
+          fail(`'<' in value of attribute '${attr}'`, lessThan);
+        }
         checkEntities(pos + 1, end);
         pos = end + 1;
       }

@@ -1,0 +1,135 @@
+/**
+ * `deno task train`: SimCLR pretraining on CIFAR-10. `--help` lists every flag.
+ *
+ * @module
+ */
+import type { Backend, ModelName } from "@simclr/core";
+import { createRefBackend } from "@simclr/backend-ref";
+import { createGpuBackend } from "@simclr/backend-gpu";
+import { CifarError, ensureCifar10, loadCifar10 } from "@simclr/data";
+import { join } from "node:path";
+import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
+import { FlagError, helpText, parseTrainArgs, type TrainConfig } from "./config.ts";
+import { RUN_FILES, runTraining } from "./trainer.ts";
+
+async function main(): Promise<number> {
+  let config: TrainConfig;
+  try {
+    const parsed = parseTrainArgs(Deno.args);
+    if (parsed === "help") {
+      console.log(helpText());
+      return 0;
+    }
+    config = parsed;
+  } catch (e) {
+    if (e instanceof FlagError) {
+      console.error(`train: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+
+  let resumeFrom;
+  if (config.resume) {
+    if (!config.out) {
+      console.error("train: --resume needs --out RUN_FOLDER (the run to continue)");
+      return 2;
+    }
+    resumeFrom = await loadCheckpoint<TrainConfig>(join(config.out, RUN_FILES.checkpoint));
+    // The saved config fixes the trajectory; only session settings come from the flags.
+    const session = {
+      maxMinutes: config.maxMinutes,
+      workers: config.workers,
+      data: config.data || resumeFrom.meta.config.data,
+      out: config.out,
+      resume: true,
+      engine: config.engine,
+    };
+    config = { ...resumeFrom.meta.config, ...session };
+  } else if (config.out) {
+    try {
+      await Deno.stat(join(config.out, RUN_FILES.checkpoint));
+      console.error(
+        `train: ${config.out} already holds a checkpoint; pass --resume to continue it or ` +
+          `choose another --out`,
+      );
+      return 2;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  let backend: Backend;
+  let engineDescription: string;
+  let engine = "cpu";
+  if (config.backend === "ref") {
+    backend = createRefBackend();
+    engineDescription = "ref: pure TypeScript reference backend (slow; for checking)";
+  } else {
+    const gpu = await createGpuBackend({ engine: config.engine });
+    backend = gpu;
+    engine = gpu.engine;
+    engineDescription = `${gpu.name}: ${gpu.reason}`;
+  }
+  console.error(`engine: ${engineDescription}`);
+  const model: ModelName = config.model === "default"
+    ? (engine === "cuda" ? "resnet18" : "small")
+    : config.model;
+  if (!config.out) {
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+    config.out = join("runs", `${model}-${stamp}`);
+  }
+  console.error(`model: ${model}   run folder: ${config.out}`);
+
+  // A smaller dataset (a test fixture) is accepted only when --limit asks for fewer images.
+  const strictCounts = config.limit === 0;
+  const dataDir = await ensureCifar10({
+    data: config.data || undefined,
+    validate: { strictCounts },
+  });
+  const data = await loadCifar10(dataDir, { strictCounts });
+  if (data.train.count < config.limit) {
+    console.error(
+      `train: --limit ${config.limit} exceeds the ${data.train.count} images in ${dataDir}`,
+    );
+    return 2;
+  }
+  const stopSignal = { requested: false };
+  const onInterrupt = () => {
+    if (stopSignal.requested) Deno.exit(130);
+    stopSignal.requested = true;
+    console.error("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)");
+  };
+  Deno.addSignalListener("SIGINT", onInterrupt);
+  try {
+    const outcome = await runTraining({
+      config: { ...config, model, data: dataDir },
+      backend,
+      engineDescription,
+      data,
+      resumeFrom,
+      stopSignal,
+    });
+    console.error(
+      `${outcome.stopped}: step ${outcome.step}, epoch ${outcome.epoch.toFixed(2)}, ` +
+        `${(outcome.trainSeconds / 60).toFixed(1)} min trained, last loss ${
+          outcome.lastLoss.toFixed(4)
+        }; run folder ${config.out}`,
+    );
+    return outcome.stopped === "interrupt" ? 130 : 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onInterrupt);
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    if (e instanceof CifarError || e instanceof CheckpointError || e instanceof Error) {
+      console.error(`train: ${(e as Error).message}`);
+      Deno.exit(1);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * The SimCLR training loop behind `deno task train`: seeded data order and augmentations that
+ * depend only on (seed, step), so a resumed run continues the very same trajectory; a progress
+ * bar; a JSONL log per step and per epoch with collapse monitors and a kNN monitor; checkpoints
+ * every epoch, on the time budget and on Ctrl-C; a stop on a non-finite loss.
+ *
+ * @module
+ */
+import {
+  alignment,
+  type Backend,
+  createModel,
+  DEFAULT_OPTIMIZER,
+  encodeImages,
+  featureStd,
+  Graph,
+  learningRate,
+  type ModelName,
+  NonFiniteLossError,
+  Optimizer,
+  ProgressBar,
+  Rng,
+  type SimclrModel,
+  trainStep,
+  uniformity,
+  writeFileAtomic,
+} from "@simclr/core";
+import { AugmentPool, type Cifar10, CIFAR10_MEAN, CIFAR10_STD, makeViews } from "@simclr/data";
+import { knnClassify } from "@simclr/evaluate";
+import { join } from "node:path";
+import { type Checkpoint, loadWeights, saveCheckpoint } from "./checkpoint.ts";
+import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
+
+/** File names inside a run folder. */
+export const RUN_FILES = {
+  checkpoint: "checkpoint.ckpt",
+  log: "log.jsonl",
+  summary: "run.json",
+} as const;
+
+/** A JSONL record of one step. */
+export interface StepRecord {
+  type: "step";
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  imagesPerSec: number;
+  time: number;
+}
+
+/** A JSONL record of one epoch, with the collapse and kNN monitors. */
+export interface EpochRecord {
+  type: "epoch";
+  epoch: number;
+  step: number;
+  loss: number;
+  featureStd: number;
+  alignment: number;
+  uniformity: number;
+  knnAccuracy?: number;
+  imagesPerSec: number;
+  time: number;
+}
+
+/** What a finished (or stopped) session reports. */
+export interface TrainOutcome {
+  stopped: "done" | "time-budget" | "interrupt";
+  step: number;
+  epoch: number;
+  trainSeconds: number;
+  lastLoss: number;
+  imagesPerSec: number;
+}
+
+/** Everything {@linkcode runTraining} needs; the CLI builds it. */
+export interface TrainContext {
+  config: TrainConfig & { model: ModelName };
+  backend: Backend;
+  /** Engine line printed at start and saved in the summary. */
+  engineDescription: string;
+  data: Cifar10;
+  /** Resume from this checkpoint. */
+  resumeFrom?: Checkpoint<TrainConfig>;
+  /** Where the progress bar and messages go (default stderr). */
+  quiet?: boolean;
+  /** Set to request a clean stop (Ctrl-C handler, tests). */
+  stopSignal?: { requested: boolean };
+  /** Called after every step (tests use it to request a stop at a given step). */
+  onStep?: (step: number) => void;
+}
+
+/** A 32-bit mix of two integers, for per-epoch and per-step seeds. */
+export function mixSeed(a: number, b: number): number {
+  let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x7f4a7c15, 0xc2b2ae35);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) >>> 0;
+}
+
+const PROBE_IMAGES = 256;
+const PROBE_SEED = 12345;
+const KNN_BANK = 5000;
+const KNN_QUERIES = 1000;
+
+/** Runs (or resumes) training until the epochs are done, the time budget ends or a stop is asked. */
+export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
+  const c = ctx.config;
+  const log = (s: string) => {
+    if (!ctx.quiet) console.error(s);
+  };
+  const g = new Graph(ctx.backend);
+  const model = createModel(g, c.model, { seed: c.seed, width: c.width || undefined });
+  const optimizer = new Optimizer(g, model.params(), {
+    ...DEFAULT_OPTIMIZER,
+    name: c.optimizer,
+    weightDecay: resolvedWeightDecay(c),
+  });
+  const nTrain = c.limit > 0 ? Math.min(c.limit, ctx.data.train.count) : ctx.data.train.count;
+  const trainImages = ctx.data.train.images.subarray(0, nTrain * 3072);
+  const stepsPerEpoch = Math.floor(nTrain / c.batchSize);
+  if (stepsPerEpoch < 1) {
+    throw new Error(`--batch-size ${c.batchSize} is larger than the ${nTrain} training images`);
+  }
+  const totalSteps = c.epochs * stepsPerEpoch;
+  const warmupSteps = Math.min(Math.round(c.warmupEpochs * stepsPerEpoch), totalSteps >> 1);
+  const baseLr = resolvedLearningRate(c);
+  const ckptPath = join(c.out, RUN_FILES.checkpoint);
+  const logPath = join(c.out, RUN_FILES.log);
+
+  let step = 0, trainSeconds = 0;
+  if (ctx.resumeFrom) {
+    loadWeights(g, model, ctx.resumeFrom, ckptPath);
+    optimizer.load(ctx.resumeFrom.optimizer);
+    step = ctx.resumeFrom.meta.step;
+    trainSeconds = ctx.resumeFrom.meta.trainSeconds;
+    await truncateLog(logPath, step);
+    log(`resuming at step ${step} (epoch ${(step / stepsPerEpoch).toFixed(2)})`);
+  } else {
+    await Deno.mkdir(c.out, { recursive: true });
+    await writeFileAtomic(logPath, new Uint8Array());
+  }
+  const logFile = await Deno.open(logPath, { append: true, create: true });
+  const writeRecord = async (r: StepRecord | EpochRecord) => {
+    await logFile.write(new TextEncoder().encode(JSON.stringify(r) + "\n"));
+  };
+
+  const augmentConfig = { cropScale: [c.cropScale, 1] as [number, number] };
+  const pool = await AugmentPool.create({
+    images: trainImages,
+    workers: c.workers,
+    config: augmentConfig,
+  });
+  const orderOf = (epoch: number) => new Rng(mixSeed(c.seed, epoch)).permutation(nTrain);
+  let order = orderOf(Math.floor(step / stepsPerEpoch));
+  const batchOf = (s: number) => {
+    const pos = s % stepsPerEpoch;
+    return order.slice(pos * c.batchSize, (pos + 1) * c.batchSize);
+  };
+  const save = async (reason: string) => {
+    await saveCheckpoint(ckptPath, model, await optimizer.state(), {
+      config: c,
+      step,
+      epoch: step / stepsPerEpoch,
+      trainSeconds,
+      seed: c.seed,
+      reason,
+    });
+  };
+
+  const sessionStart = performance.now();
+  let stopped: TrainOutcome["stopped"] = "done";
+  let lastLoss = NaN, epochLossSum = 0, epochLossCount = 0, epochImages = 0, epochSeconds = 0;
+  let bar: ProgressBar | undefined;
+  const recent: number[] = [];
+  try {
+    let pending = step < totalSteps
+      ? pool.prefetch(batchOf(step), mixSeed(c.seed, step + 1e6))
+      : undefined;
+    while (step < totalSteps) {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const posInEpoch = step % stepsPerEpoch;
+      if (!bar) {
+        bar = ctx.quiet ? undefined : new ProgressBar({
+          total: stepsPerEpoch,
+          label: `epoch ${epoch + 1}/${c.epochs}`,
+        });
+        bar?.update(posInEpoch);
+      }
+      const t0 = performance.now();
+      const views = await pending!;
+      const next = step + 1;
+      if (next < totalSteps) {
+        if (next % stepsPerEpoch === 0) order = orderOf(next / stepsPerEpoch);
+        pending = pool.prefetch(batchOf(next), mixSeed(c.seed, next + 1e6));
+      }
+      const lr = learningRate(baseLr, step, totalSteps, warmupSteps);
+      const { loss } = await trainStep(
+        model,
+        optimizer,
+        views.view1,
+        views.view2,
+        c.batchSize,
+        { loss: c.loss, temperature: c.temperature },
+        lr,
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      trainSeconds += seconds;
+      epochSeconds += seconds;
+      step = next;
+      lastLoss = loss;
+      epochLossSum += loss;
+      epochLossCount++;
+      epochImages += c.batchSize;
+      recent.push(c.batchSize / seconds);
+      if (recent.length > 10) recent.shift();
+      const imagesPerSec = recent.reduce((a, b) => a + b, 0) / recent.length;
+      await writeRecord({
+        type: "step",
+        step,
+        epoch: step / stepsPerEpoch,
+        loss,
+        lr,
+        imagesPerSec,
+        time: trainSeconds,
+      });
+      bar?.update(posInEpoch + 1, {
+        loss: loss.toFixed(4),
+        lr: lr.toExponential(2),
+        "img/s": imagesPerSec.toFixed(1),
+      });
+
+      if (step % stepsPerEpoch === 0) {
+        bar?.finish();
+        bar = undefined;
+        const done = step / stepsPerEpoch;
+        const monitors = await probeMonitors(g, model, ctx.data, augmentConfig);
+        let knnAccuracy: number | undefined;
+        if (c.knnEvery > 0 && (done % c.knnEvery === 0 || step === totalSteps)) {
+          knnAccuracy = await knnMonitor(model, ctx.data, nTrain);
+        }
+        const record: EpochRecord = {
+          type: "epoch",
+          epoch: done,
+          step,
+          loss: epochLossSum / epochLossCount,
+          ...monitors,
+          knnAccuracy,
+          imagesPerSec: epochImages / epochSeconds,
+          time: trainSeconds,
+        };
+        await writeRecord(record);
+        log(
+          `epoch ${done}: loss ${record.loss.toFixed(4)}  feature std ${
+            monitors.featureStd.toFixed(4)
+          }  align ${monitors.alignment.toFixed(3)}  unif ${monitors.uniformity.toFixed(3)}` +
+            (knnAccuracy !== undefined ? `  kNN ${(100 * knnAccuracy).toFixed(1)}%` : "") +
+            `  ${record.imagesPerSec.toFixed(1)} img/s`,
+        );
+        epochLossSum =
+          epochLossCount =
+          epochImages =
+          epochSeconds =
+            0;
+        await save(step === totalSteps ? "final" : "epoch");
+      }
+      ctx.onStep?.(step);
+      const elapsedMin = (performance.now() - sessionStart) / 60000;
+      if (step < totalSteps && c.maxMinutes > 0 && elapsedMin >= c.maxMinutes) {
+        stopped = "time-budget";
+      } else if (step < totalSteps && ctx.stopSignal?.requested) {
+        stopped = "interrupt";
+      }
+      if (stopped !== "done") {
+        bar?.finish();
+        await save(stopped);
+        log(`stopped (${stopped}) at step ${step}; checkpoint saved, continue with --resume`);
+        break;
+      }
+    }
+    if (pending) await pending.catch(() => {});
+  } catch (e) {
+    bar?.finish();
+    if (e instanceof NonFiniteLossError) {
+      log(`error: ${e.message} Last good checkpoint: ${ckptPath}`);
+    }
+    throw e;
+  } finally {
+    pool.close();
+    logFile.close();
+    optimizer.dispose();
+  }
+  const outcome: TrainOutcome = {
+    stopped,
+    step,
+    epoch: step / stepsPerEpoch,
+    trainSeconds,
+    lastLoss,
+    imagesPerSec: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0,
+  };
+  await writeFileAtomic(
+    join(c.out, RUN_FILES.summary),
+    new TextEncoder().encode(
+      JSON.stringify(
+        {
+          config: c,
+          engine: ctx.engineDescription,
+          featureDim: model.featureDim,
+          stepsPerEpoch,
+          totalSteps,
+          ...outcome,
+        },
+        null,
+        2,
+      ) + "\n",
+    ),
+  );
+  for (const p of model.params()) g.dispose(p.value);
+  for (const b of model.buffers()) g.dispose(b.value);
+  return outcome;
+}
+
+/** Collapse monitors on a fixed batch of test images, two fixed-seed views each. */
+async function probeMonitors(
+  g: Graph,
+  model: SimclrModel,
+  data: Cifar10,
+  augmentConfig: { cropScale: [number, number] },
+) {
+  const n = Math.min(PROBE_IMAGES, data.test.count);
+  const indices = new Int32Array(n).map((_, i) => i);
+  const views = makeViews(data.test.images, indices, PROBE_SEED, augmentConfig);
+  const d = model.featureDim;
+  const [h1, h2] = await g.tidy(async () => {
+    const f = (v: Float32Array) =>
+      g.noGrad(() => model.features(g.constant(v, [n, 32, 32, 3]), false)).read();
+    return [await f(views.view1), await f(views.view2)];
+  });
+  return {
+    featureStd: featureStd(h1, n, d),
+    alignment: alignment(h1, h2, n, d),
+    uniformity: uniformity(h1, n, d),
+  };
+}
+
+/** Weighted kNN (k=200, τ=0.1) of test images 0..999 against train images 0..4,999. */
+async function knnMonitor(model: SimclrModel, data: Cifar10, nTrain: number): Promise<number> {
+  const nBank = Math.min(KNN_BANK, nTrain);
+  const nQuery = Math.min(KNN_QUERIES, data.test.count);
+  const opts = { mean: CIFAR10_MEAN, std: CIFAR10_STD };
+  const bank = await encodeImages(model, data.train.images.subarray(0, nBank * 3072), opts);
+  const queries = await encodeImages(model, data.test.images.subarray(0, nQuery * 3072), opts);
+  const result = await knnClassify({
+    train: bank,
+    trainLabels: data.train.labels.subarray(0, nBank),
+    nTrain: nBank,
+    test: queries,
+    nTest: nQuery,
+    dim: model.featureDim,
+    testLabels: data.test.labels.subarray(0, nQuery),
+  }, { k: Math.min(200, nBank), temperature: 0.1, numClasses: 10 });
+  return result.accuracy!;
+}
+
+/** Keeps only the log records up to `step` (those a resumed run will not redo), atomically. */
+async function truncateLog(path: string, step: number): Promise<void> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const kept = text.split("\n").filter((line) => {
+    if (!line.trim()) return false;
+    try {
+      return JSON.parse(line).step <= step;
+    } catch {
+      return false; // a line cut by a kill
+    }
+  });
+  await writeFileAtomic(path, new TextEncoder().encode(kept.map((l) => l + "\n").join("")));
+}
