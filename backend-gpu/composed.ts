@@ -100,10 +100,34 @@ function checkDy(
 }
 
 /**
- * Gradient of `conv2d(x, w, stride, pad)` with respect to `x`, as one forward convolution: `dy`
- * is dilated with `stride − 1` zeros, padded by `k − 1 − pad` (plus the rows/columns the forward
- * pass skipped when `(h + 2·pad − k) % stride ≠ 0`), and correlated with the spatially flipped
- * filter with its in/out channels swapped.
+ * Interleaves an `sh × sw` grid of equally shaped NHWC tensors `[n,q,r,c]` into one
+ * `[n,q·sh,r·sw,c]`: element `(i,j)` of `grid[a][b]` lands at row `i·sh + a`, column `j·sw + b`.
+ * Built from rank-4 concats and reshapes.
+ */
+export function interleave(grid: readonly (readonly tf.Tensor4D[])[]): tf.Tensor4D {
+  const [n, q, r, c] = grid[0][0].shape;
+  const sh = grid.length, sw = grid[0].length;
+  return tf.tidy(() => {
+    const rows = grid.map((row) => {
+      const cols = row.map((t) => tf.reshape(t, [n * q, r, 1, c]));
+      return tf.reshape(tf.concat(cols, 2), [n * q, 1, r * sw, c]);
+    });
+    return tf.reshape(tf.concat(rows, 1), [n, q * sh, r * sw, c]);
+  });
+}
+
+/**
+ * Gradient of `conv2d(x, w, stride, pad)` with respect to `x`.
+ *
+ * Stride 1: one forward convolution of `dy`, padded by `k − 1 − pad` (plus the rows/columns the
+ * forward pass skipped when `(h + 2·pad − k) % stride ≠ 0`), with the spatially flipped filter
+ * whose in/out channels are swapped.
+ *
+ * Stride s > 1: instead of dilating `dy` with zeros (which wastes (s²−1)/s² of the multiplies), the
+ * padded input rows `u = q·s + φ` are split into s×s phases; phase `(φh,φw)` only meets the taps
+ * `w[φh::s, φw::s]`, so it is a stride-1 "full" correlation of `dy` with that sub-filter (flipped,
+ * in/out swapped). The phases are interleaved and the padding cropped. Total work equals one
+ * forward convolution.
  *
  * @param dy upstream gradient `[n,oh,ow,cout]`
  * @param w filter `[kh,kw,cin,cout]`
@@ -116,23 +140,41 @@ export function conv2dGradInput(
   stride: number,
   pad: number,
 ): tf.Tensor4D {
-  const [kh, kw] = w.shape;
+  const [kh, kw, cin] = w.shape;
   const [oh, ow] = checkDy(dy.shape, xShape, w.shape, stride, pad, "conv2dGradInput");
-  const [, h, wd] = xShape;
+  const [n, h, wd] = xShape;
   return tf.tidy(() => {
-    // Rows/columns of the padded input after the last window (never read by the forward pass).
-    const restH = h + 2 * pad - kh - (oh - 1) * stride;
-    const restW = wd + 2 * pad - kw - (ow - 1) * stride;
-    // dilateSpatial leaves stride − 1 trailing zeros; they are subtracted from the far side.
-    const dilated = dilateSpatial(dy, stride);
-    const extra = stride - 1;
-    const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-    return convSigned(dilated, flipped, [
-      kh - 1 - pad,
-      kh - 1 - pad + restH - extra,
-      kw - 1 - pad,
-      kw - 1 - pad + restW - extra,
-    ]);
+    const flipSwap = (f: tf.Tensor4D) =>
+      tf.transpose(tf.reverse(f, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    if (stride === 1) {
+      // Rows/columns of the padded input after the last window (never read by the forward pass).
+      const restH = h + 2 * pad - kh - (oh - 1);
+      const restW = wd + 2 * pad - kw - (ow - 1);
+      return convSigned(dy, flipSwap(w), [
+        kh - 1 - pad,
+        kh - 1 - pad + restH,
+        kw - 1 - pad,
+        kw - 1 - pad + restW,
+      ]);
+    }
+    // Phase rows q cover padded rows u = q·s + φ in [0, qh·s) ⊇ [pad, pad + h).
+    const qh = Math.ceil((h + pad) / stride), qw = Math.ceil((wd + pad) / stride);
+    const grid: tf.Tensor4D[][] = [];
+    for (let ph = 0; ph < stride; ph++) {
+      const row: tf.Tensor4D[] = [];
+      for (let pw = 0; pw < stride; pw++) {
+        const mh = Math.ceil((kh - ph) / stride), mw = Math.ceil((kw - pw) / stride);
+        if (mh <= 0 || mw <= 0) {
+          row.push(tf.zeros([n, qh, qw, cin])); // no tap of the filter lands on this phase
+          continue;
+        }
+        const sub = tf.stridedSlice(w, [ph, pw, 0, 0], w.shape, [stride, stride, 1, 1]);
+        // out[q] = Σ_m dy[q − m]·w[φ + m·s]: pad dy by m − 1 before, crop/pad to qh rows after.
+        row.push(convSigned(dy, flipSwap(sub as tf.Tensor4D), [mh - 1, qh - oh, mw - 1, qw - ow]));
+      }
+      grid.push(row);
+    }
+    return tf.slice(interleave(grid), [0, pad, pad, 0], [n, h, wd, cin]);
   });
 }
 
@@ -215,16 +257,8 @@ export function maxPoolGradFirst(
       }
     }
     if (size === stride) {
-      // Interleave: part (a,b) lands at rows i·s + a, columns j·s + b.
-      const rows: tf.Tensor4D[] = [];
-      for (let a = 0; a < size; a++) {
-        const row = parts.slice(a * size, (a + 1) * size).map((p) =>
-          tf.reshape(p, [n * oh, ow, 1, c])
-        );
-        rows.push(tf.reshape(tf.concat(row, 2), [n * oh, 1, ow * size, c]));
-      }
-      const full: tf.Tensor4D = tf.reshape(tf.concat(rows, 1), [n, oh * size, ow * size, c]);
-      return signedPad(full, [0, h - oh * size, 0, w - ow * size]);
+      const grid = Array.from({ length: size }, (_, a) => parts.slice(a * size, (a + 1) * size));
+      return signedPad(interleave(grid), [0, h - oh * size, 0, w - ow * size]);
     }
     const scattered = parts.map((p, i) => {
       const a = Math.floor(i / size), b = i % size;

@@ -15,7 +15,8 @@ import {
 /**
  * Geometries covering odd sides (5×7), k 1 and 3, stride 1 and 2, pad 0 and 1, batch 2 and
  * cin/cout > 1, including the cases where the forward pass skips trailing rows/columns
- * (`(h + 2·pad − k) % stride ≠ 0`) and where `k − 1 − pad < 0` (k 1, pad 1).
+ * (`(h + 2·pad − k) % stride ≠ 0`), where `k − 1 − pad < 0` (k 1, pad 1), stride-2 phases
+ * without any filter tap (k 1), a non-square filter and stride 3.
  */
 const GEOMETRIES: readonly RefConv[] = [
   { n: 2, h: 5, w: 7, cin: 3, kh: 3, kw: 3, cout: 4, stride: 1, pad: 1 },
@@ -26,7 +27,9 @@ const GEOMETRIES: readonly RefConv[] = [
   { n: 2, h: 5, w: 7, cin: 3, kh: 1, kw: 1, cout: 4, stride: 2, pad: 0 },
   { n: 2, h: 6, w: 6, cin: 2, kh: 1, kw: 1, cout: 3, stride: 2, pad: 0 },
   { n: 2, h: 5, w: 7, cin: 3, kh: 1, kw: 1, cout: 4, stride: 1, pad: 1 },
+  { n: 2, h: 5, w: 7, cin: 3, kh: 1, kw: 1, cout: 4, stride: 2, pad: 1 },
   { n: 2, h: 5, w: 7, cin: 2, kh: 3, kw: 1, cout: 3, stride: 2, pad: 1 },
+  { n: 2, h: 7, w: 8, cin: 2, kh: 3, kw: 3, cout: 3, stride: 3, pad: 1 },
 ];
 
 /** float32 kernels against float64 loops over O(100) terms: 1e-4 relative is ample. */

@@ -19,6 +19,23 @@ async function run(
 
 const A23 = [1, 2, 3, 4, 5, 6]; // [[1,2,3],[4,5,6]]
 
+/** Zero padding by index arithmetic, for shapes too big to write out by hand. */
+function refPad(x: number[], shape: number[], pads: [number, number][]): [Shape, number[]] {
+  const out = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
+  const y = new Array<number>(out.reduce((a, b) => a * b, 1)).fill(0);
+  for (let flat = 0; flat < x.length; flat++) {
+    let rest = flat, target = 0, stride = 1;
+    for (let i = shape.length - 1; i >= 0; i--) {
+      const idx = rest % shape[i];
+      rest = Math.floor(rest / shape[i]);
+      target += (idx + pads[i][0]) * stride;
+      stride *= out[i];
+    }
+    y[target] = x[flat];
+  }
+  return [out, y];
+}
+
 for (const c of ENGINE_CASES) {
   const test = (name: string, fn: (gpu: GpuBackend) => Promise<void>) =>
     Deno.test({
@@ -243,6 +260,14 @@ for (const c of ENGINE_CASES) {
     );
     deepEqual(shape5, [1, 2, 4, 1, 2]);
     deepEqual(got5, [0, 1, 0, 2, 0, 3, 0, 0, 0, 4, 0, 5, 0, 6, 0, 0]);
+    // Rank 6 with padded axes that cannot be merged below rank 5 (padded one axis at a time).
+    const shape6 = [2, 1, 3, 1, 2, 2];
+    const pads6: [number, number][] = [[1, 0], [0, 0], [0, 1], [0, 0], [1, 1], [0, 1]];
+    const x6 = Array.from({ length: 24 }, (_, i) => i + 1);
+    deepEqual(
+      await run(gpu, [[x6, shape6]], (t) => gpu.pad(t, pads6)),
+      refPad(x6, shape6, pads6),
+    );
     deepEqual(
       await run(gpu, [[A23, [2, 3]]], (t) => gpu.gather(t, new Int32Array([2, 0, 2]), 1)),
       [[2, 3], [3, 1, 3, 6, 4, 6]],

@@ -11,7 +11,7 @@
 
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
-import { type ByteSink, ProgressBar, type Rng } from "@simclr/core";
+import { type ByteSink, ProgressBar, type Rng, writeFileAtomic } from "@simclr/core";
 import { extractTar, TarError } from "./tar.ts";
 
 /** Side of a CIFAR image in pixels. */
@@ -342,18 +342,6 @@ function encodeRecords(images: Uint8Array, labels: Uint8Array): Uint8Array {
     }
   }
   return out;
-}
-
-/** Writes a file atomically: a temporary file in the same folder, then a rename. */
-async function writeFileAtomic(path: string, data: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
-  }
 }
 
 /**

@@ -75,7 +75,7 @@ export function perClassAccuracyChart(
         .attr("width", round(inner.bandwidth())).attr("height", round(innerHeight - y(pct)));
     });
   }
-  styleAxis(g.append("g").call(d3.axisLeft(y).ticks(5).tickFormat((v) => `${v}%`)));
+  styleAxis(g.append("g").call(d3.axisLeft(y).ticks(5).tickFormat((v) => `${v}%`)), "y-axis");
   const xAxis = styleAxis(
     g.append("g").attr("transform", `translate(0,${innerHeight})`)
       .call(d3.axisBottom(x).tickFormat((c) => classNames[c])),

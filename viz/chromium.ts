@@ -100,21 +100,22 @@ function watchStderr(
 ): { url: Promise<string>; text: () => string } {
   let text = "";
   const url = (async () => {
-    const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    const reader = stream.getReader();
+    const decoder = new TextDecoder();
     let found: string | undefined;
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      text += value;
+      text += decoder.decode(value, { stream: true });
       const m = found ? null : /DevTools listening on (ws:\/\/\S+)/.exec(text);
       if (m) {
         found = m[1];
         // Keep draining in the background so Chromium never blocks on a full pipe.
         (async () => {
           for (;;) {
-            const next = await reader.read().catch(() => ({ done: true, value: "" }));
+            const next = await reader.read().catch(() => ({ done: true, value: undefined }));
             if (next.done) break;
-            text += next.value;
+            text += decoder.decode(next.value, { stream: true });
           }
         })();
         return found;
@@ -126,7 +127,7 @@ function watchStderr(
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`chromium: timed out after ${ms} ms ${what}`)), ms);
   });

@@ -132,8 +132,10 @@ export function augmentationGallery(
         // smoothing, overriding the attribute.
         .attr("image-rendering", "optimizeSpeed")
         .attr("href", pngDataUri(upscaleNearest(sample[key], side, scale), size, size, 3));
-      group.append("rect").attr("x", ix).attr("y", headerHeight).attr("width", size)
-        .attr("height", size).attr("fill", "none").attr("stroke", "#cccccc");
+      // Frame drawn half a pixel outside so its stroke never covers the image's edge pixels.
+      group.append("rect").attr("x", ix - 0.5).attr("y", headerHeight - 0.5)
+        .attr("width", size + 1).attr("height", size + 1)
+        .attr("fill", "none").attr("stroke", "#cccccc");
     });
     const name = sample.label !== undefined
       ? options.classNames?.[sample.label] ?? `class ${sample.label}`

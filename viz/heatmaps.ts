@@ -70,7 +70,11 @@ function drawHeatmap(spec: HeatmapSpec): string {
   const height = top + gridHeight + columnLabelHeight + 28;
   const svg = createSvg(spec.width, height, spec.title);
   if (spec.subtitle) {
-    addLabel(svg, spec.subtitle, spec.width / 2, 40, { size: FONT.tick, color: MUTED_COLOR });
+    addLabel(svg, spec.subtitle, spec.width / 2, 40, {
+      size: FONT.tick,
+      color: MUTED_COLOR,
+      className: "subtitle",
+    });
   }
   const color = d3.scaleSequential(d3.interpolateBlues).domain([0, spec.colorMax || 1]);
   const grid = svg.append("g").attr("class", "heatmap")

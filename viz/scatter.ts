@@ -83,7 +83,11 @@ export function scatterChart(
   const height = margin.top + size + margin.bottom;
   const svg = createSvg(width, height, options.title ?? "2-D projection of test features");
   if (options.subtitle) {
-    addLabel(svg, options.subtitle, width / 2, 40, { size: 11, color: "#555555" });
+    addLabel(svg, options.subtitle, width / 2, 40, {
+      size: 11,
+      color: "#555555",
+      className: "subtitle",
+    });
   }
   // Same span on both axes so one unit is the same length horizontally and vertically.
   const span = Math.max(xMax - xMin, yMax - yMin, 1e-12) * 1.06;
@@ -107,7 +111,7 @@ export function scatterChart(
   styleAxis(
     plot.append("g").attr("transform", `translate(0,${size})`).call(d3.axisBottom(x).ticks(6)),
   );
-  styleAxis(plot.append("g").call(d3.axisLeft(y).ticks(6)));
+  styleAxis(plot.append("g").call(d3.axisLeft(y).ticks(6)), "y-axis");
   addLabel(svg, options.xLabel ?? "dimension 1", margin.left + size / 2, margin.top + size + 40);
   addLabel(svg, options.yLabel ?? "dimension 2", 16, margin.top + size / 2, { rotate: -90 });
   addLabel(svg, "true class", width - legendWidth + 4, margin.top + 6, {

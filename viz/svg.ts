@@ -73,10 +73,11 @@ export function svgToString(svg: SvgSelection): string {
 
 /**
  * Makes a d3 axis group readable and self-contained: 11 px ticks in the chart font and explicit
- * colours instead of `currentColor` (which some renderers resolve differently).
+ * colours instead of `currentColor` (which some renderers resolve differently); the group gets
+ * the classes `axis` and `className` (`x-axis` by default, `y-axis` for vertical axes).
  */
-export function styleAxis(g: GroupSelection): GroupSelection {
-  g.attr("font-size", FONT.tick).attr("font-family", null);
+export function styleAxis(g: GroupSelection, className = "x-axis"): GroupSelection {
+  g.attr("class", `axis ${className}`).attr("font-size", FONT.tick).attr("font-family", null);
   g.selectAll("text").attr("fill", TEXT_COLOR);
   g.selectAll("line").attr("stroke", MUTED_COLOR);
   g.selectAll("path.domain").attr("stroke", MUTED_COLOR);

@@ -30,14 +30,21 @@ export function parseSvg(svg: string): Node {
   return root;
 }
 
+/** Every element under `root` matching `selector`, as an array. */
+export function all(root: Node, selector: string): Node[] {
+  return [...root.querySelectorAll(selector)];
+}
+
 /** Text of every element matching `selector`. */
 export function texts(root: Node, selector: string): string[] {
-  return [...root.querySelectorAll(selector)].map((n) => n.textContent ?? "");
+  return all(root, selector).map((n) => n.textContent ?? "");
 }
 
 /** Every `font-size` in the document is at least 11 px (readability at 600 px wide). */
 export function assertMinFontSize(root: Node, min = 11): void {
-  const sizes = [...root.querySelectorAll("[font-size]")].map((n) => Number(n.getAttribute("font-size")));
+  const sizes = [...root.querySelectorAll("[font-size]")].map((n) =>
+    Number(n.getAttribute("font-size"))
+  );
   assert.ok(sizes.length > 0, "some font sizes are set");
   for (const size of sizes) assert.ok(size >= min, `font-size ${size} < ${min}`);
 }

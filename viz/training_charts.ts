@@ -122,13 +122,16 @@ export function trainingCurvesChart(
       )
       .attr("fill", LOSS_COLOR).attr("fill-opacity", 0.25);
   }
+  // For long runs keep one EMA vertex per pixel column (the last step in it): the EMA is smooth,
+  // so nothing visible is lost and the file stays small.
+  const emaPoints = ema.map((v, i) => [x(stepValues[i]), yLoss(v)] as [number, number]);
+  const emaShown = steps.length <= maxRaw
+    ? emaPoints
+    : d3.groups(emaPoints, (p) => Math.floor(p[0])).map(([, group]) => group[group.length - 1]);
   lossG.append("path").attr("class", "loss-ema")
-    .attr(
-      "d",
-      d3.line<number>().x((_, i) => round(x(stepValues[i]))).y((v) => round(yLoss(v)))(ema),
-    )
+    .attr("d", d3.line().x((p) => round(p[0])).y((p) => round(p[1]))(emaShown))
     .attr("fill", "none").attr("stroke", LOSS_COLOR).attr("stroke-width", 2);
-  styleAxis(lossG.append("g").call(d3.axisLeft(yLoss).ticks(5)));
+  styleAxis(lossG.append("g").call(d3.axisLeft(yLoss).ticks(5)), "y-axis");
   styleAxis(
     lossG.append("g").attr("transform", `translate(0,${lossPanel.height})`)
       .call(d3.axisBottom(x).ticks(6).tickFormat(d3.format("~s"))),
@@ -156,13 +159,17 @@ export function trainingCurvesChart(
   const lrG = svg.append("g").attr("class", "panel lr-panel")
     .attr("transform", `translate(${margin.left},${lrPanel.top})`);
   drawHorizontalGrid(lrG, yLr.ticks(4), yLr, innerWidth);
+  // The schedule is piecewise smooth; one vertex per pixel column is enough for long runs too.
+  const lrSteps = steps.length <= maxRaw
+    ? steps
+    : d3.groups(steps, (s) => Math.floor(x(s.step))).map(([, group]) => group[group.length - 1]);
   lrG.append("path").attr("class", "lr-line")
     .attr(
       "d",
-      d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(steps),
+      d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(lrSteps),
     )
     .attr("fill", "none").attr("stroke", LR_COLOR).attr("stroke-width", 2);
-  styleAxis(lrG.append("g").call(d3.axisLeft(yLr).ticks(4, "~g")));
+  styleAxis(lrG.append("g").call(d3.axisLeft(yLr).ticks(4, "~g")), "y-axis");
   styleAxis(
     lrG.append("g").attr("transform", `translate(0,${lrPanel.height})`)
       .call(d3.axisBottom(x).ticks(6).tickFormat(d3.format("~s"))),
@@ -327,7 +334,7 @@ export function collapseMonitorsChart(
     }
     const yAxis = d3.axisLeft(y).ticks(4);
     if (panel.format) yAxis.tickFormat((v) => panel.format!(Number(v)));
-    styleAxis(g.append("g").call(yAxis));
+    styleAxis(g.append("g").call(yAxis), "y-axis");
     styleAxis(
       g.append("g").attr("transform", `translate(0,${panelHeight})`)
         .call(d3.axisBottom(x).ticks(Math.min(6, epochValues.length)).tickFormat(d3.format("~d"))),

@@ -55,10 +55,13 @@ export function checkWellFormedXml(text: string): XmlSummary {
   };
   const skipSpace = () => void match(SPACE);
   const checkEntities = (start: number, end: number) => {
-    for (let i = text.indexOf("&", start); i !== -1 && i < end; i = text.indexOf("&", i + 1)) {
-      ENTITY.lastIndex = i;
+    // Search within the slice only: an unbounded indexOf would rescan the rest of the document
+    // for every text run without '&' (quadratic on large pages).
+    const segment = text.slice(start, end);
+    for (let i = segment.indexOf("&"); i !== -1; i = segment.indexOf("&", i + 1)) {
+      ENTITY.lastIndex = start + i;
       if (!ENTITY.test(text)) {
-        fail("'&' does not start a predefined entity or character reference", i);
+        fail("'&' does not start a predefined entity or character reference", start + i);
       }
     }
   };
