@@ -1,4 +1,4 @@
-import { deepEqual, equal, match, ok, rejects } from "node:assert/strict";
+import { deepEqual, equal, match, ok, rejects, throws } from "node:assert/strict";
 import type { DeviceTensor } from "@simclr/core";
 import {
   createGpuBackend,
@@ -162,6 +162,7 @@ Deno.test({
       deepEqual(Array.from(await webgpu.read(yb)), [5, 11, 11, 25]);
       [ya, yb].forEach((t) => t === ya ? wasm.dispose(t) : webgpu.dispose(t));
     }
+    throws(() => wasm.unary("neg", b), /belongs to tfjs-webgpu; read it and upload it/);
     wasm.dispose(a);
     webgpu.dispose(b);
   },

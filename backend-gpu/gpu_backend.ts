@@ -15,7 +15,7 @@ import type {
   UnaryOp,
 } from "@simclr/core";
 import { broadcastShapes } from "@simclr/core";
-import { conv2dGradFilter, conv2dGradInput, maxPoolGradFirst } from "./composed.ts";
+import { blockedSum, conv2dGradFilter, conv2dGradInput, maxPoolGradFirst } from "./composed.ts";
 import { type ConcreteEngine, type Engine, type LoadedEngine, loadEngine } from "./engines.ts";
 
 /** A device tensor of {@linkcode GpuBackend}: a TF.js tensor plus the backend that made it. */
@@ -98,18 +98,37 @@ export class GpuBackend implements Backend {
     this.#copiesHostArrays = loaded.engine === "wasm";
   }
 
-  /** Makes this engine TF.js's active backend (synchronous: the engine is initialised). */
-  #activate(): void {
+  /**
+   * Makes this engine TF.js's active backend (a synchronous switch: the engine is initialised),
+   * runs `make` and wraps its tensor. A WebAssembly trap (the wasm engine's heap is capped at
+   * 4 GiB, and running past it traps with "memory access out of bounds") is rethrown saying so.
+   */
+  #wrap(make: () => tf.Tensor): GpuTensor {
     if (tf.getBackend() !== this.#tfBackend) void tf.setBackend(this.#tfBackend);
-  }
-
-  #wrap(t: tf.Tensor): GpuTensor {
-    return new GpuTensor(t, this);
+    try {
+      return new GpuTensor(make(), this);
+    } catch (e) {
+      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      const { numTensors, numBytes } = tf.memory();
+      throw new Error(
+        `${this.name}: the wasm engine trapped (${e.message}) with ${numTensors} live tensors ` +
+          `holding ${
+            (numBytes / 2 ** 30).toFixed(2)
+          } GiB; its memory is capped at 4 GiB, so this ` +
+          `is most likely out of memory: use a smaller batch. The engine is unusable afterwards.`,
+        { cause: e },
+      );
+    }
   }
 
   #unwrap(x: DeviceTensor, what: string): tf.Tensor {
     if (!(x instanceof GpuTensor)) {
       throw new Error(`${this.name}.${what}: got a tensor of another backend (shape [${x.shape}])`);
+    }
+    if (x.owner !== this) {
+      throw new Error(
+        `${this.name}.${what}: tensor [${x.shape}] belongs to ${x.owner.name}; read it and upload it`,
+      );
     }
     if (x.tensor.isDisposed) {
       throw new Error(`${this.name}.${what}: tensor [${x.shape}] was already disposed`);
@@ -130,9 +149,8 @@ export class GpuBackend implements Backend {
     if (data.length !== elementCount(shape)) {
       throw new Error(`${this.name}.upload: ${data.length} values do not fill shape [${shape}]`);
     }
-    this.#activate();
     const values = this.#copiesHostArrays ? data : data.slice();
-    return this.#wrap(tf.tensor(values, [...shape], "float32"));
+    return this.#wrap(() => tf.tensor(values, [...shape], "float32"));
   }
 
   /** Copies a device tensor to the host (a fresh array the caller may modify). */
@@ -157,28 +175,26 @@ export class GpuBackend implements Backend {
 
   /** `a·b` with optional transposes (`tf.matMul`). */
   matMul(a: DeviceTensor, b: DeviceTensor, transposeA: boolean, transposeB: boolean): DeviceTensor {
-    this.#activate();
-    return this.#wrap(
+    return this.#wrap(() =>
       tf.matMul(
         this.#unwrap(a, "matMul") as tf.Tensor2D,
         this.#unwrap(b, "matMul") as tf.Tensor2D,
         transposeA,
         transposeB,
-      ),
+      )
     );
   }
 
   /** Forward convolution (`tf.conv2d` with explicit symmetric padding). */
   conv2d(x: DeviceTensor, w: DeviceTensor, geometry: ConvGeometry): DeviceTensor {
-    this.#activate();
     const { stride, pad } = geometry;
-    return this.#wrap(
+    return this.#wrap(() =>
       tf.conv2d(
         this.#unwrap4(x, "conv2d"),
         this.#unwrap4(w, "conv2d"),
         stride,
         [[0, 0], [pad, pad], [pad, pad], [0, 0]],
-      ),
+      )
     );
   }
 
@@ -189,15 +205,14 @@ export class GpuBackend implements Backend {
     xShape: Shape,
     geometry: ConvGeometry,
   ): DeviceTensor {
-    this.#activate();
-    return this.#wrap(
+    return this.#wrap(() =>
       conv2dGradInput(
         this.#unwrap4(dy, "conv2dGradInput"),
         this.#unwrap4(w, "conv2dGradInput"),
         xShape,
         geometry.stride,
         geometry.pad,
-      ),
+      )
     );
   }
 
@@ -208,23 +223,21 @@ export class GpuBackend implements Backend {
     wShape: Shape,
     geometry: ConvGeometry,
   ): DeviceTensor {
-    this.#activate();
-    return this.#wrap(
+    return this.#wrap(() =>
       conv2dGradFilter(
         this.#unwrap4(x, "conv2dGradFilter"),
         this.#unwrap4(dy, "conv2dGradFilter"),
         wShape,
         geometry.stride,
         geometry.pad,
-      ),
+      )
     );
   }
 
   /** Max pool without padding (`tf.maxPool`, "valid"). */
   maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
-    this.#activate();
-    return this.#wrap(
-      tf.maxPool(this.#unwrap4(x, "maxPool"), geometry.size, geometry.stride, "valid"),
+    return this.#wrap(() =>
+      tf.maxPool(this.#unwrap4(x, "maxPool"), geometry.size, geometry.stride, "valid")
     );
   }
 
@@ -235,35 +248,33 @@ export class GpuBackend implements Backend {
     y: DeviceTensor,
     geometry: PoolGeometry,
   ): DeviceTensor {
-    this.#activate();
-    return this.#wrap(
+    return this.#wrap(() =>
       maxPoolGradFirst(
         this.#unwrap4(dy, "maxPoolGrad"),
         this.#unwrap4(x, "maxPoolGrad"),
         this.#unwrap4(y, "maxPoolGrad"),
         geometry.size,
         geometry.stride,
-      ),
+      )
     );
   }
 
   /** Elementwise one-input kernel; `step` is `tf.step` (0 at exactly 0; NaN stays NaN). */
   unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "unary");
     switch (op) {
       case "neg":
-        return this.#wrap(tf.neg(t));
+        return this.#wrap(() => tf.neg(t));
       case "exp":
-        return this.#wrap(tf.exp(t));
+        return this.#wrap(() => tf.exp(t));
       case "log":
-        return this.#wrap(tf.log(t));
+        return this.#wrap(() => tf.log(t));
       case "sqrt":
-        return this.#wrap(tf.sqrt(t));
+        return this.#wrap(() => tf.sqrt(t));
       case "relu":
-        return this.#wrap(tf.relu(t));
+        return this.#wrap(() => tf.relu(t));
       case "step":
-        return this.#wrap(tf.step(t, 0));
+        return this.#wrap(() => tf.step(t, 0));
       default:
         throw new Error(`${this.name}.unary: unknown op "${op}"`);
     }
@@ -271,19 +282,18 @@ export class GpuBackend implements Backend {
 
   /** Elementwise two-input kernel with broadcasting. */
   binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
-    this.#activate();
     const ta = this.#unwrap(a, "binary"), tb = this.#unwrap(b, "binary");
     switch (op) {
       case "add":
-        return this.#wrap(tf.add(ta, tb));
+        return this.#wrap(() => tf.add(ta, tb));
       case "sub":
-        return this.#wrap(tf.sub(ta, tb));
+        return this.#wrap(() => tf.sub(ta, tb));
       case "mul":
-        return this.#wrap(tf.mul(ta, tb));
+        return this.#wrap(() => tf.mul(ta, tb));
       case "div":
-        return this.#wrap(tf.div(ta, tb));
+        return this.#wrap(() => tf.div(ta, tb));
       case "maximum":
-        return this.#wrap(tf.maximum(ta, tb));
+        return this.#wrap(() => tf.maximum(ta, tb));
       default:
         throw new Error(`${this.name}.binary: unknown op "${op}"`);
     }
@@ -291,70 +301,67 @@ export class GpuBackend implements Backend {
 
   /** Sum or max over `axes`; no axes is a copy. */
   reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "reduce");
     if (axes.some((a) => !Number.isInteger(a) || a < 0 || a >= t.rank)) {
       throw new Error(`${this.name}.reduce: axes [${axes}] out of range for shape [${t.shape}]`);
     }
-    if (axes.length === 0) return this.#wrap(tf.clone(t));
-    if (op === "sum") return this.#wrap(tf.sum(t, [...axes], keepDims));
-    if (op === "max") return this.#wrap(tf.max(t, [...axes], keepDims));
+    if (axes.length === 0) return this.#wrap(() => tf.clone(t));
+    if (op === "sum") {
+      // wasm sums sequentially in float32; the others already reduce in trees.
+      return this.#wrap(() =>
+        this.engine === "wasm" ? blockedSum(t, axes, keepDims) : tf.sum(t, [...axes], keepDims)
+      );
+    }
+    if (op === "max") return this.#wrap(() => tf.max(t, [...axes], keepDims));
     throw new Error(`${this.name}.reduce: unknown op "${op}"`);
   }
 
   /** Repeats `x` along size-1 or missing leading axes (`tf.broadcastTo`, checked first). */
   broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "broadcastTo");
     const target = broadcastShapes(t.shape, shape);
     if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
       throw new Error(`${this.name}.broadcastTo: [${t.shape}] does not broadcast to [${shape}]`);
     }
-    return this.#wrap(tf.broadcastTo(t, [...shape]));
+    return this.#wrap(() => tf.broadcastTo(t, [...shape]));
   }
 
   /** Same data, new shape. */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "reshape");
     if (elementCount(shape) !== t.size) {
       throw new Error(`${this.name}.reshape: cannot reshape [${t.shape}] to [${shape}]`);
     }
-    return this.#wrap(tf.reshape(t, [...shape]));
+    return this.#wrap(() => tf.reshape(t, [...shape]));
   }
 
   /** Permutes axes. */
   transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
-    this.#activate();
-    return this.#wrap(tf.transpose(this.#unwrap(x, "transpose"), [...perm]));
+    return this.#wrap(() => tf.transpose(this.#unwrap(x, "transpose"), [...perm]));
   }
 
   /** Concatenates along `axis`. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
-    this.#activate();
     if (xs.length === 0) throw new Error(`${this.name}.concat: no tensors to concatenate`);
-    return this.#wrap(tf.concat(xs.map((x) => this.#unwrap(x, "concat")), axis));
+    return this.#wrap(() => tf.concat(xs.map((x) => this.#unwrap(x, "concat")), axis));
   }
 
   /** The block at `begin` with extent `size`. */
   slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor {
-    this.#activate();
-    return this.#wrap(tf.slice(this.#unwrap(x, "slice"), [...begin], [...size]));
+    return this.#wrap(() => tf.slice(this.#unwrap(x, "slice"), [...begin], [...size]));
   }
 
   /** Zero padding (ranks above 4 are rewritten as rank ≤ 4 pads). */
   pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "pad");
     if (paddings.length !== t.rank) {
       throw new Error(`${this.name}.pad: ${paddings.length} paddings for shape [${t.shape}]`);
     }
-    return this.#wrap(padLowRank(t, paddings));
+    return this.#wrap(() => padLowRank(t, paddings));
   }
 
   /** Picks `indices` along `axis` (checked to be in range). */
   gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
-    this.#activate();
     const t = this.#unwrap(x, "gather");
     const extent = t.shape[axis];
     if (extent === undefined) {
@@ -367,7 +374,7 @@ export class GpuBackend implements Backend {
         );
       }
     }
-    return this.#wrap(tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
+    return this.#wrap(() => tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
   }
 }
 

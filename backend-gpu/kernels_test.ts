@@ -37,14 +37,14 @@ function refPad(x: number[], shape: number[], pads: [number, number][]): [Shape,
 }
 
 for (const c of ENGINE_CASES) {
-  const test = (name: string, fn: (gpu: GpuBackend) => Promise<void>) =>
+  const test = (name: string, fn: (gpu: GpuBackend) => void | Promise<void>) =>
     Deno.test({
       name: `${c.engine}: ${name}`,
       ignore: c.skip !== null,
       fn: async () => fn(await c.get()),
     });
 
-  test("name, engine and reason", async (gpu) => {
+  test("name, engine and reason", (gpu) => {
     equal(gpu.name, `tfjs-${c.engine}`);
     equal(gpu.engine, c.engine);
     equal(gpu.reason.startsWith(`${c.engine}:`), true, gpu.reason);
@@ -281,7 +281,7 @@ for (const c of ENGINE_CASES) {
     gpu.dispose(t);
   });
 
-  test("rejects disposed and foreign tensors", async (gpu) => {
+  test("rejects disposed and foreign tensors", (gpu) => {
     const t = gpu.upload(new Float32Array(2), [2]);
     gpu.dispose(t);
     throws(() => gpu.unary("neg", t), /already disposed/);

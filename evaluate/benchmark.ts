@@ -86,5 +86,7 @@ if (!only || only === "tsne") {
   });
   const elapsed = seconds(start);
   const kept = neighbourPreservation(x, n, d, r.embedding);
-  console.log(`t-SNE ${n} points from ${d}-d: ${elapsed} s (neighbour preservation ${kept.toFixed(3)})`);
+  console.log(
+    `t-SNE ${n} points from ${d}-d: ${elapsed} s (neighbour preservation ${kept.toFixed(3)})`,
+  );
 }

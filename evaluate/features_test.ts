@@ -31,7 +31,10 @@ Deno.test("l2Normalize gives unit rows and keeps zero rows zero", () => {
 Deno.test("standardiser fitted on train maps train to zero mean, unit variance", () => {
   const rng = new Rng(1);
   const n = 1000, d = 3;
-  const train = Float32Array.from({ length: n * d }, (_, e) => (e % d) * 10 + (e % d + 1) * rng.normal());
+  const train = Float32Array.from(
+    { length: n * d },
+    (_, e) => (e % d) * 10 + (e % d + 1) * rng.normal(),
+  );
   // Column 2 made constant to check that it maps to 0 instead of NaN.
   for (let i = 0; i < n; i++) train[i * d + 2] = 7;
   const s = fitStandardizer(train, n, d);

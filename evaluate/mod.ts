@@ -21,3 +21,5 @@ export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./pca.ts";
 export * from "./tsne.ts";
+export * from "./probe.ts";
+export * from "./protocol.ts";

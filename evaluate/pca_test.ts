@@ -111,10 +111,12 @@ Deno.test("PCA: randomized solver and backend agree with the exact host solver",
   const randomizedDevice =
     (await fitPca(x, n, d, { components: 4, method: "randomized", backend })).model;
   assert.equal(backend.liveTensors(), 0, "no device tensors leak");
-  for (const [name, m] of [["randomized", randomized], ["exact on device", exactDevice], [
-    "randomized on device",
-    randomizedDevice,
-  ]] as const) {
+  for (
+    const [name, m] of [["randomized", randomized], ["exact on device", exactDevice], [
+      "randomized on device",
+      randomizedDevice,
+    ]] as const
+  ) {
     for (let c = 0; c < 4; c++) {
       close(m.eigenvalues[c] / exact.eigenvalues[c], 1, 1e-4, `${name} λ${c}`);
       close(absDot(m.components, c * d, exact.components, c * d, d), 1, 1e-4, `${name} axis ${c}`);
@@ -174,6 +176,9 @@ Deno.test("PCA: auto uses the randomized solver above 1,024 dimensions", async (
 
 Deno.test("PCA: rejects bad arguments", async () => {
   const x = new Float32Array(12);
-  await assert.rejects(fitPca(x, 4, 3, { components: 4 }), /components must be an integer in \[1, 3\]/);
+  await assert.rejects(
+    fitPca(x, 4, 3, { components: 4 }),
+    /components must be an integer in \[1, 3\]/,
+  );
   await assert.rejects(fitPca(x, 5, 3), /fitPca features: expected n·d = 5·3 = 15 values, got 12/);
 });

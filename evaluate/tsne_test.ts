@@ -51,7 +51,9 @@ Deno.test("joint probabilities: equidistant points give uniform, symmetric P sum
   const q = jointProbabilities(nn2.indices, nn2.squaredDistances, 200, 30, 10);
   const dense = new Float64Array(200 * 200);
   for (let i = 0; i < 200; i++) {
-    for (let e = q.rowStart[i]; e < q.rowStart[i + 1]; e++) dense[i * 200 + q.columns[e]] += q.values[e];
+    for (let e = q.rowStart[i]; e < q.rowStart[i + 1]; e++) {
+      dense[i * 200 + q.columns[e]] += q.values[e];
+    }
   }
   close(dense.reduce((s, v) => s + v, 0), 1, 1e-12, "Σp");
   for (let i = 0; i < 200; i++) {
@@ -204,6 +206,9 @@ Deno.test("neighbourPreservation: 1 for the identity, near k/(n−1) for a rando
 });
 
 Deno.test("t-SNE rejects bad arguments", async () => {
-  await assert.rejects(tsne(new Float32Array(40), 20, 2), /20 points are too few for perplexity 30/);
+  await assert.rejects(
+    tsne(new Float32Array(40), 20, 2),
+    /20 points are too few for perplexity 30/,
+  );
   await assert.rejects(tsne(new Float32Array(400), 200, 2, { theta: 0.9 }), /theta must be in/);
 });

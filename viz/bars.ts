@@ -119,14 +119,15 @@ export function verifyChart(rows: VerifyRow[], options: VerifyChartOptions = {})
     }
   });
   const width = options.width ?? DEFAULT_WIDTH;
-  const rowHeight = 24;
+  const rowHeight = rows.length > 30 ? 18 : 24;
+  // Names that already carry their shapes (e.g. "conv2d [2,9,9,3]*[3,3,3,5]") are shown as given.
   const labels = rows.map((r) =>
-    `${r.name} [${
+    r.name.includes("[") ? r.name : `${r.name} [${
       !Array.isArray(r.shape) ? "?" : r.shape.length === 0 ? "scalar" : r.shape.join("×")
     }]`
   );
   const labelWidth = Math.min(
-    220,
+    260,
     Math.max(...labels.map((l) => estimateTextWidth(l, FONT.tick))) + 10,
   );
   const margin = { left: labelWidth + 12, right: 64, top: 70, bottom: 56 };

@@ -69,11 +69,37 @@ Deno.test("training curves: long runs draw a min–max band of at most one verte
   assertRenders(svg);
 });
 
-Deno.test("training curves reject non-finite loss with the field named", () => {
+Deno.test("training curves skip non-finite losses with a warning; bad fields are named", () => {
   const steps = structuredClone(log.steps);
   steps[5].loss = NaN;
-  assert.throws(() => trainingCurvesChart(steps), /steps\[5\]\.loss must be a finite number/);
+  steps[7].loss = Infinity;
+  const svg = trainingCurvesChart(steps);
+  const root = parseSvg(svg);
+  assert.deepEqual(texts(root, "text.warning"), ["⚠ 2 steps with non-finite loss not drawn"]);
+  const d = root.querySelector("path.loss-raw")!.getAttribute("d")!;
+  assert.equal(d.split("L").length, steps.length - 2);
+  assert.ok(!/NaN|Infinity/.test(svg));
+  assertRenders(svg);
+  assert.equal(all(parseSvg(trainingCurvesChart(log.steps)), "text.warning").length, 0);
+  steps[3].lr = NaN;
+  assert.throws(() => trainingCurvesChart(steps), /steps\[3\]\.lr must be a finite number/);
+  assert.throws(
+    () => trainingCurvesChart(log.steps.map((s) => ({ ...s, loss: NaN }))),
+    /all 400 steps have a non-finite loss/,
+  );
   assert.throws(() => trainingCurvesChart([]), /training log steps is empty/);
+});
+
+Deno.test("collapse monitors count non-finite values per panel instead of failing", () => {
+  const epochs = structuredClone(log.epochs);
+  epochs[3].featureStd = NaN;
+  const svg = collapseMonitorsChart(epochs, log.featureDim);
+  const root = parseSvg(svg);
+  const panels = all(root, "g.panel");
+  assert.deepEqual(texts(panels[0], "text.warning"), ["⚠ 1 non-finite not drawn"]);
+  assert.equal(all(panels[0], "g.markers rect").length, epochs.length - 1);
+  assert.equal(all(panels[1], "text.warning").length, 0);
+  assert.ok(!/NaN/.test(svg));
 });
 
 Deno.test("collapse monitors: four panels, 1/sqrt(d) reference, no negative std axis, renders", () => {

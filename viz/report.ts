@@ -23,8 +23,10 @@ export interface Figure {
   fileName: string;
   /** One-line caption shown under the figure. */
   caption: string;
-  /** The chart as a standalone SVG document string. */
+  /** The chart as a standalone SVG document string (empty when `error` is set). */
   svg: string;
+  /** Why the chart could not be drawn (invalid data); absent when it rendered. */
+  error?: string;
 }
 
 /** Escapes text for HTML element content and double-quoted attributes. */
@@ -41,33 +43,40 @@ function mainVariant(results: Results): VariantResult | undefined {
   return results.variants.find((v) => v.name === "simclr") ?? results.variants[0];
 }
 
-/** Renders every chart the data allows, in report order. */
+/**
+ * Renders every chart the data allows, in report order. A chart whose data is invalid does not
+ * sink the whole report: its figure carries the error message instead of an SVG.
+ */
 export function renderFigures(data: ReportData): Figure[] {
   const figures: Figure[] = [];
+  const add = (section: string, fileName: string, make: () => { caption: string; svg: string }) => {
+    try {
+      figures.push({ section, fileName, ...make() });
+    } catch (err) {
+      figures.push({ section, fileName, caption: "", svg: "", error: (err as Error).message });
+    }
+  };
   const log = data.log;
   if (log && log.steps?.length > 0) {
-    const last = log.steps[log.steps.length - 1];
-    figures.push({
-      section: "Training",
-      fileName: "training-loss-lr.svg",
+    add("Training", "training-loss-lr.svg", () => ({
       caption: `NT-Xent loss and learning rate over ${
         log.steps.length.toLocaleString("en")
-      } steps; final loss ${last.loss.toFixed(3)} nats.`,
+      } steps; final loss ${log.steps[log.steps.length - 1].loss.toFixed(3)} nats.`,
       svg: trainingCurvesChart(log.steps),
-    });
+    }));
   }
   if (log && log.epochs?.length > 0) {
-    const last = log.epochs[log.epochs.length - 1];
-    const healthy = 1 / Math.sqrt(log.featureDim);
-    figures.push({
-      section: "Training",
-      fileName: "collapse-monitors.svg",
-      caption: `Collapse monitors per epoch: final feature std ${
-        last.featureStd.toFixed(4)
-      } (healthy ≈ ${healthy.toFixed(4)}), alignment ${last.alignment.toFixed(3)}, uniformity ${
-        last.uniformity.toFixed(3)
-      }.`,
-      svg: collapseMonitorsChart(log.epochs, log.featureDim),
+    add("Training", "collapse-monitors.svg", () => {
+      const last = log.epochs[log.epochs.length - 1];
+      const healthy = 1 / Math.sqrt(log.featureDim);
+      return {
+        caption: `Collapse monitors per epoch: final feature std ${
+          last.featureStd.toFixed(4)
+        } (healthy ≈ ${healthy.toFixed(4)}), alignment ${last.alignment.toFixed(3)}, uniformity ${
+          last.uniformity.toFixed(3)
+        }.`,
+        svg: collapseMonitorsChart(log.epochs, log.featureDim),
+      };
     });
   }
   const results = data.results;
@@ -75,84 +84,75 @@ export function renderFigures(data: ReportData): Figure[] {
     const classNames = results.classNames;
     const variants = [...results.variants].sort(SIMCLR_FIRST);
     for (const v of variants) {
-      if (v.pca) {
-        const ratio = v.pca.explainedRatio ?? [];
-        figures.push({
-          section: "Representations",
-          fileName: `pca-${v.name}.svg`,
+      if (!v.pca) continue;
+      const pca = v.pca;
+      add("Representations", `pca-${v.name}.svg`, () => {
+        const ratio = pca.explainedRatio ?? [];
+        return {
           caption: `PCA of ${
             variantLabel(v.name)
           } test features coloured by true class; PC 1–2 explain ${
             formatPercent((ratio[0] ?? NaN) + (ratio[1] ?? NaN))
           } of the variance.`,
-          svg: pcaScatterChart(v.pca, classNames, { variantLabel: variantLabel(v.name) }),
-        });
-      }
+          svg: pcaScatterChart(pca, classNames, { variantLabel: variantLabel(v.name) }),
+        };
+      });
     }
     for (const v of variants) {
-      if (v.tsne) {
-        figures.push({
-          section: "Representations",
-          fileName: `tsne-${v.name}.svg`,
-          caption: `t-SNE of ${v.tsne.labels.length.toLocaleString("en")} ${
-            variantLabel(v.name)
-          } test features; ${
-            formatPercent(v.tsne.neighbourPreservation)
-          } of nearest neighbours preserved.`,
-          svg: tsneScatterChart(v.tsne, classNames, { variantLabel: variantLabel(v.name) }),
-        });
-      }
+      if (!v.tsne) continue;
+      const tsne = v.tsne;
+      add("Representations", `tsne-${v.name}.svg`, () => ({
+        caption: `t-SNE of ${tsne.labels.length.toLocaleString("en")} ${
+          variantLabel(v.name)
+        } test features; ${
+          formatPercent(tsne.neighbourPreservation)
+        } of nearest neighbours preserved.`,
+        svg: tsneScatterChart(tsne, classNames, { variantLabel: variantLabel(v.name) }),
+      }));
     }
     const main = mainVariant(results)!;
-    if (main.kmeans) {
-      figures.push({
-        section: "Clustering and linear probe",
-        fileName: "kmeans-contingency.svg",
+    const kmeans = main.kmeans;
+    if (kmeans) {
+      add("Clustering and linear probe", "kmeans-contingency.svg", () => ({
         caption: `k-means clusters of ${
           variantLabel(main.name)
         } features against true classes, Hungarian-matched on the diagonal; NMI ${
-          main.kmeans.nmi.toFixed(3)
+          kmeans.nmi.toFixed(3)
         }.`,
-        svg: contingencyHeatmap(main.kmeans, classNames, { variantLabel: variantLabel(main.name) }),
-      });
+        svg: contingencyHeatmap(kmeans, classNames, { variantLabel: variantLabel(main.name) }),
+      }));
     }
-    figures.push({
-      section: "Clustering and linear probe",
-      fileName: "probe-confusion.svg",
+    add("Clustering and linear probe", "probe-confusion.svg", () => ({
       caption: `Linear-probe confusion matrix on ${
         variantLabel(main.name)
       } features (test accuracy ${formatPercent(main.probe.testAccuracy)}).`,
       svg: confusionHeatmap(main.probe, classNames, { variantLabel: variantLabel(main.name) }),
-    });
-    figures.push({
-      section: "Clustering and linear probe",
-      fileName: "per-class-accuracy.svg",
+    }));
+    add("Clustering and linear probe", "per-class-accuracy.svg", () => ({
       caption: `Per-class linear-probe accuracy: ${
         variants.map((v) => variantLabel(v.name)).join(" vs ")
       }.`,
       svg: perClassAccuracyChart(variants, classNames),
-    });
+    }));
   }
-  if (data.verify && data.verify.length > 0) {
-    const passed = data.verify.filter((r) => r.ok).length;
-    figures.push({
-      section: "Backend verification",
-      fileName: "verify.svg",
-      caption:
-        `Relative difference of each checked tensor to the reference backend (log scale); ${passed} of ${data.verify.length} within tolerance.`,
-      svg: verifyChart(data.verify),
-    });
+  const verify = data.verify;
+  if (verify && verify.length > 0) {
+    add("Backend verification", "verify.svg", () => ({
+      caption: `Relative difference of each checked tensor to the reference backend (log scale); ${
+        verify.filter((r) => r.ok).length
+      } of ${verify.length} within tolerance.`,
+      svg: verifyChart(verify),
+    }));
   }
-  if (data.gallery && data.gallery.length > 0) {
-    figures.push({
-      section: "Augmentations",
-      fileName: "augmentations.svg",
+  const gallery = data.gallery;
+  if (gallery && gallery.length > 0) {
+    add("Augmentations", "augmentations.svg", () => ({
       caption:
-        `${data.gallery.length} training images, each shown with two independently augmented views.`,
-      svg: augmentationGallery(data.gallery, {
+        `${gallery.length} training images, each shown with two independently augmented views.`,
+      svg: augmentationGallery(gallery, {
         classNames: data.results?.classNames ?? data.classNames,
       }),
-    });
+    }));
   }
   return figures;
 }
@@ -297,11 +297,16 @@ export function renderReport(data: ReportData, figures: Figure[] = renderFigures
   const title = data.title ?? "SimCLR on CIFAR-10";
   const sections: string[] = [];
   for (const section of [...new Set(figures.map((f) => f.section))]) {
-    const items = figures.filter((f) => f.section === section).map((f) =>
-      `<figure id="fig-${escapeHtml(f.fileName.replace(/\.svg$/, ""))}">\n${f.svg}\n<figcaption>${
-        escapeHtml(f.caption)
-      }</figcaption>\n</figure>`
-    );
+    const items = figures.filter((f) => f.section === section).map((f) => {
+      const id = `fig-${escapeHtml(f.fileName.replace(/\.svg$/, ""))}`;
+      return f.error !== undefined
+        ? `<p class="fail chart-error" id="${id}">${escapeHtml(f.fileName)} could not be drawn: ${
+          escapeHtml(f.error)
+        }</p>`
+        : `<figure id="${id}">\n${f.svg}\n<figcaption>${
+          escapeHtml(f.caption)
+        }</figcaption>\n</figure>`;
+    });
     const id = section.toLowerCase().replace(/[^a-z0-9]+/g, "-");
     sections.push(
       `<section id="${id}"><h2>${escapeHtml(section)}</h2>\n<div class="figures">\n${
@@ -309,7 +314,14 @@ export function renderReport(data: ReportData, figures: Figure[] = renderFigures
       }\n</div></section>`,
     );
   }
-  const body = [headlineHtml(data), ...sections, configHtml(data.config)].filter((s) => s !== "");
+  const failed = figures.filter((f) => f.error !== undefined).length;
+  const failedNote = failed > 0
+    ? `<p class="fail">${failed} chart${
+      failed > 1 ? "s" : ""
+    } could not be drawn from the given data (reasons below).</p>`
+    : "";
+  const body = [failedNote, headlineHtml(data), ...sections, configHtml(data.config)]
+    .filter((s) => s !== "");
   if (body.length === 0) {
     body.push(`<p>No training log, results, verification or gallery data given.</p>`);
   }
@@ -348,13 +360,15 @@ export async function writeTextAtomic(path: string, text: string): Promise<void>
 
 /**
  * Writes `report.html` and every chart as its own `.svg` into `dir` (created if missing), each
- * file atomically. Returns the written paths, report last.
+ * file atomically. Charts that could not be drawn get no file (the report shows why). Returns the
+ * written paths, report last.
  */
 export async function writeReport(dir: string, data: ReportData): Promise<string[]> {
   await Deno.mkdir(dir, { recursive: true });
   const written: string[] = [];
   const figures = renderFigures(data);
   for (const figure of figures) {
+    if (figure.error !== undefined) continue;
     const path = join(dir, figure.fileName);
     await writeTextAtomic(path, figure.svg);
     written.push(path);

@@ -106,6 +106,29 @@ Deno.test("missing parts are omitted: only a training log gives only the trainin
   assert.ok(empty.includes("No training log"));
 });
 
+Deno.test("a chart with invalid data is reported in place; the other charts still render", async () => {
+  const data = syntheticReportData(200);
+  data.results!.variants[0].probe.confusion = data.results!.variants[0].probe.confusion.slice(0, 9);
+  const figures = renderFigures(data);
+  const broken = figures.filter((f) => f.error !== undefined);
+  assert.deepEqual(broken.map((f) => f.fileName), ["probe-confusion.svg"]);
+  assert.match(broken[0].error!, /probe\.confusion must have 10 rows, got 9/);
+  const html = renderReport(data, figures);
+  assert.equal(checkWellFormedXml(html).counts.get("svg"), figures.length - 1);
+  assert.ok(html.includes("1 chart could not be drawn"));
+  assert.ok(
+    html.includes("probe-confusion.svg could not be drawn: viz: probe.confusion must have 10 rows"),
+  );
+  const dir = await Deno.makeTempDir({ prefix: "viz-report-broken-" });
+  try {
+    const written = await writeReport(dir, data);
+    assert.equal(written.length, figures.length); // 12 SVGs + report.html
+    assert.ok(!written.some((p) => p.endsWith("probe-confusion.svg")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("text from the data is escaped in the page and in the SVGs", () => {
   const results = syntheticResults(200);
   results.classNames = results.classNames.map((c, i) => (i === 3 ? `<b>cat & "dog"</b>` : c));

@@ -8,10 +8,20 @@
 import * as d3 from "d3";
 import { parseHTML } from "linkedom";
 
+/**
+ * A node of the detached linkedom document. viz is type-checked without the DOM lib (Deno's
+ * default, and what members importing viz use), where d3's and linkedom's DOM element types are
+ * opaque, so the one property used on nodes is declared here.
+ */
+export interface DetachedNode {
+  /** Serialised markup of the node and its children. */
+  outerHTML: string;
+}
+
 /** A d3 selection of the root `<svg>` element. */
-export type SvgSelection = d3.Selection<SVGSVGElement, unknown, null, undefined>;
+export type SvgSelection = d3.Selection<DetachedNode & d3.BaseType, unknown, null, undefined>;
 /** A d3 selection of a `<g>` group. */
-export type GroupSelection = d3.Selection<SVGGElement, unknown, null, undefined>;
+export type GroupSelection = d3.Selection<DetachedNode & d3.BaseType, unknown, null, undefined>;
 
 /** SVG namespace, written as the `xmlns` attribute so standalone files are valid SVG. */
 export const SVG_NS = "http://www.w3.org/2000/svg";
@@ -44,8 +54,10 @@ export function createSvg(width: number, height: number, title: string): SvgSele
   if (!(width >= 200) || !(height > 0)) {
     throw new RangeError(`viz: chart size must be at least 200 px wide, got ${width}×${height}`);
   }
-  const { document } = parseHTML("<!DOCTYPE html><html><body></body></html>");
-  const svg = d3.select(document.body as HTMLElement).append("svg")
+  const window = parseHTML("<!DOCTYPE html><html><body></body></html>") as unknown as {
+    document: { body: DetachedNode & d3.BaseType };
+  };
+  const svg = d3.select(window.document.body).append<DetachedNode & d3.BaseType>("svg")
     .attr("xmlns", SVG_NS)
     .attr("width", width)
     .attr("height", height)

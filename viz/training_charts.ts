@@ -26,6 +26,7 @@ import { requireFinite, requireNonEmpty } from "./validate.ts";
 const LOSS_COLOR = "#0072B2";
 const LR_COLOR = "#D55E00";
 const REFERENCE_COLOR = "#009E73";
+const WARNING_COLOR = "#D55E00";
 
 /** Options of {@link trainingCurvesChart}. */
 export interface TrainingCurvesOptions extends ChartOptions {
@@ -70,9 +71,21 @@ export function trainingCurvesChart(
   requireNonEmpty("training log steps", steps);
   steps.forEach((s, i) => {
     requireFinite(`steps[${i}].step`, s.step);
-    requireFinite(`steps[${i}].loss`, s.loss);
     requireFinite(`steps[${i}].lr`, s.lr);
+    if (typeof s.loss !== "number") {
+      throw new TypeError(`viz: steps[${i}].loss must be a number, got ${String(s.loss)}`);
+    }
   });
+  // A diverged run logs NaN/∞ losses: that is a result to show, not bad input, so those steps
+  // are left out of the loss lines and counted in a warning instead.
+  const allSteps = steps;
+  steps = steps.filter((s) => Number.isFinite(s.loss));
+  const nonFinite = allSteps.length - steps.length;
+  if (steps.length === 0) {
+    throw new RangeError(
+      `viz: all ${allSteps.length} steps have a non-finite loss; nothing to plot`,
+    );
+  }
   const width = options.width ?? DEFAULT_WIDTH;
   const height = 450;
   const margin = { left: 72, right: 24 };
@@ -82,11 +95,19 @@ export function trainingCurvesChart(
   const svg = createSvg(width, height, options.title ?? "Training loss and learning rate");
 
   const stepValues = steps.map((s) => s.step);
-  const x = d3.scaleLinear().domain(d3.extent(stepValues) as [number, number]).range([
-    0,
-    innerWidth,
-  ]);
-  if (stepValues.length === 1) x.domain([stepValues[0] - 1, stepValues[0] + 1]);
+  const stepExtent = d3.extent(allSteps, (s) => s.step) as [number, number];
+  const x = d3.scaleLinear().domain(stepExtent).range([0, innerWidth]);
+  if (stepExtent[0] === stepExtent[1]) x.domain([stepExtent[0] - 1, stepExtent[0] + 1]);
+  if (nonFinite > 0) {
+    const text = `⚠ ${nonFinite} step${nonFinite > 1 ? "s" : ""} with non-finite loss not drawn`;
+    addLabel(svg, text, margin.left, 48, {
+      anchor: "start",
+      size: FONT.tick,
+      color: WARNING_COLOR,
+      weight: "bold",
+      className: "warning",
+    });
+  }
 
   // Loss panel.
   const losses = steps.map((s) => s.loss);
@@ -153,6 +174,7 @@ export function trainingCurvesChart(
   );
 
   // Learning-rate panel.
+  steps = allSteps;
   const lrs = steps.map((s) => s.lr);
   const yLr = d3.scaleLinear().domain([0, (d3.max(lrs) || 1) * 1.08]).range([lrPanel.height, 0])
     .nice(4);
@@ -231,11 +253,15 @@ export function collapseMonitorsChart(
   if (!Number.isInteger(featureDim) || featureDim <= 0) {
     throw new RangeError(`viz: featureDim must be a positive integer, got ${featureDim}`);
   }
+  // Epoch numbers must be finite; monitor values may be NaN/∞ (a diverged run) and are then
+  // skipped and counted in the panel.
   epochs.forEach((e, i) => {
     requireFinite(`epochs[${i}].epoch`, e.epoch);
-    requireFinite(`epochs[${i}].featureStd`, e.featureStd);
-    requireFinite(`epochs[${i}].alignment`, e.alignment);
-    requireFinite(`epochs[${i}].uniformity`, e.uniformity);
+    for (const key of ["featureStd", "alignment", "uniformity"] as const) {
+      if (typeof e[key] !== "number") {
+        throw new TypeError(`viz: epochs[${i}].${key} must be a number, got ${String(e[key])}`);
+      }
+    }
   });
   const width = options.width ?? DEFAULT_WIDTH;
   const height = 470;
@@ -294,7 +320,10 @@ export function collapseMonitorsChart(
     if (defined.length === 0) {
       g.append("rect").attr("width", panelWidth).attr("height", panelHeight).attr("fill", "none")
         .attr("stroke", "#dddddd");
-      addLabel(g, "not logged", panelWidth / 2, panelHeight / 2, { color: MUTED_COLOR });
+      const logged = panel.values.some((v) => v !== undefined);
+      addLabel(g, logged ? "⚠ no finite values" : "not logged", panelWidth / 2, panelHeight / 2, {
+        color: logged ? WARNING_COLOR : MUTED_COLOR,
+      });
       return;
     }
     // Pad the data range, then extend it to the pinned values (0, the reference) without
@@ -322,10 +351,19 @@ export function collapseMonitorsChart(
     }
     const points = epochValues.map((e, j) => [e, panel.values[j]] as [number, number | undefined])
       .filter((p): p is [number, number] => p[1] !== undefined && Number.isFinite(p[1]));
+    const skipped = panel.values.filter((v) => v !== undefined && !Number.isFinite(v)).length;
+    if (skipped > 0) {
+      addLabel(g, `⚠ ${skipped} non-finite not drawn`, panelWidth - 4, panelHeight - 6, {
+        anchor: "end",
+        size: FONT.tick,
+        color: WARNING_COLOR,
+        className: "warning",
+      });
+    }
     g.append("path").attr("class", "series")
       .attr("d", d3.line().x((p) => round(x(p[0]))).y((p) => round(y(p[1])))(points))
       .attr("fill", "none").attr("stroke", panel.color).attr("stroke-width", 2);
-    if (points.length <= 60) {
+    if (points.length <= 30) {
       const dots = g.append("g").attr("class", "markers").attr("fill", panel.color);
       for (const [e, v] of points) {
         dots.append("rect").attr("x", round(x(e) - 2.5)).attr("y", round(y(v) - 2.5))

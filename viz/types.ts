@@ -113,8 +113,11 @@ export interface TsneResult extends Embedding2D {
 
 /** All evaluation results of one representation. */
 export interface VariantResult {
-  /** Which representation these results describe. */
-  name: VariantName;
+  /**
+   * Which representation these results describe: one of {@link VariantName} (other names are
+   * drawn too, in grey, under their own name).
+   */
+  name: VariantName | (string & Record<never, never>);
   /** Linear-probe results. */
   probe: ProbeResult;
   /** kNN results. */

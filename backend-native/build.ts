@@ -1,0 +1,105 @@
+/**
+ * Compiles `csrc/kernels.cpp` into a shared library with the machine's C++ compiler, once per
+ * source/flags/compiler/CPU combination, into a git-ignored cache folder (`.build/` next to this
+ * file). Concurrent builds (parallel test processes) are safe: each compiles to its own temporary
+ * file and renames it into place.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode buildNativeLibrary}. */
+export interface BuildOptions {
+  /** The C++ compiler; default `$CXX` or `g++`. */
+  compiler?: string;
+  /** Folder of compiled libraries; default `.build/` beside this module. */
+  cacheDir?: string;
+  /** Recompile even when a cached library exists. */
+  force?: boolean;
+}
+
+/** Compiler flags: `-march=native` because the library is built on the machine that runs it. */
+export const COMPILE_FLAGS: readonly string[] = [
+  "-O3",
+  "-march=native",
+  "-fopenmp",
+  "-fPIC",
+  "-shared",
+  "-std=gnu++17",
+  "-ffp-contract=fast",
+];
+
+const SOURCE = new URL("./csrc/kernels.cpp", import.meta.url);
+
+/** How to get a compiler on Debian, for error messages. */
+const INSTALL_HINT = "install it with `apt-get install -y g++` (Debian package g++, which " +
+  "brings libgomp for OpenMP) or point $CXX at another C++ compiler";
+
+async function sha256Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** The CPU model and feature flags: a library built with -march=native is only valid there. */
+async function cpuSignature(): Promise<string> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    const model = info.match(/^model name\s*:.*$/m)?.[0] ?? "";
+    const flags = info.match(/^flags\s*:.*$/m)?.[0] ?? "";
+    return `${model}\n${flags}`;
+  } catch {
+    return `${Deno.build.os}-${Deno.build.arch}`;
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
+  try {
+    return await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(`native backend: C++ compiler "${cmd}" not found; ${INSTALL_HINT}`);
+    }
+    throw e;
+  }
+}
+
+/**
+ * Returns the path of the compiled kernel library, compiling it first when the cache has no
+ * library for this source, these flags, this compiler and this CPU. Throws an error naming the
+ * missing compiler (and the apt package to install) or quoting the compiler's messages.
+ */
+export async function buildNativeLibrary(opts: BuildOptions = {}): Promise<string> {
+  if (SOURCE.protocol !== "file:") {
+    throw new Error(`native backend: kernel source ${SOURCE.href} is not a local file`);
+  }
+  const compiler = opts.compiler ?? Deno.env.get("CXX") ?? "g++";
+  const version = await run(compiler, ["--version"]);
+  if (!version.success) {
+    throw new Error(`native backend: "${compiler} --version" failed; ${INSTALL_HINT}`);
+  }
+  const source = await Deno.readTextFile(SOURCE);
+  const key = await sha256Hex(
+    [source, COMPILE_FLAGS.join(" "), new TextDecoder().decode(version.stdout), await cpuSignature()]
+      .join("\n--\n"),
+  );
+  const dir = opts.cacheDir ?? new URL("./.build/", import.meta.url).pathname;
+  const lib = `${dir.replace(/\/$/, "")}/libsimclr_native-${key.slice(0, 16)}.so`;
+  if (!opts.force) {
+    try {
+      await Deno.stat(lib);
+      return lib;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${lib}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  const out = await run(compiler, [...COMPILE_FLAGS, "-o", tmp, SOURCE.pathname]);
+  if (!out.success) {
+    await Deno.remove(tmp).catch(() => {});
+    const msg = new TextDecoder().decode(out.stderr).trim();
+    const hint = /omp\.h|fopenmp|lgomp/.test(msg) ? ` (OpenMP missing: ${INSTALL_HINT})` : "";
+    throw new Error(`native backend: compiling ${SOURCE.pathname} failed${hint}:\n${msg}`);
+  }
+  await Deno.rename(tmp, lib);
+  return lib;
+}

@@ -1,0 +1,1110 @@
+// Kernels of the native CPU backend: a blocked SGEMM (packed panels, register-tiled micro-kernel
+// written with GCC vector extensions so -march=native picks AVX-512, AVX2 or SSE), convolutions
+// as implicit-im2col GEMMs, max pooling, broadcasting elementwise ops, reductions and strided
+// copies. Parallel loops use OpenMP. Every entry point is `extern "C"` and called through Deno's
+// FFI from native_backend.ts, which validates shapes before calling; nothing here allocates
+// tensors (outputs are passed in), only scratch buffers that live for the process.
+//
+// Numerics: products accumulate in float32 inside the GEMM (in KC-long register runs); long
+// reductions (reduce sum, convolution filter gradients) accumulate in double across blocks, so
+// results stay within ~1e-6 relative of the float64 reference.
+
+#include <omp.h>
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+typedef int64_t i64;
+
+#if defined(__AVX512F__)
+#define VL 16
+#define MR 12
+#elif defined(__AVX__)
+#define VL 8
+#define MR 6
+#else
+#define VL 4
+#define MR 6
+#endif
+#define NR (2 * VL)
+// K-block: a B micro-panel (KC x NR floats = 32 KiB with AVX-512) stays in L1 while the A
+// block (MC x KC) streams from L2.
+#define KC 256
+#define MC (MR * 20)
+
+typedef float vf __attribute__((vector_size(VL * 4)));
+typedef float vfu __attribute__((vector_size(VL * 4), aligned(4)));
+
+static int g_threads = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Scratch memory: per thread and per purpose, grown on demand and kept for the process.
+
+#define MAX_THREADS 64
+#define SLOTS 4
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+};
+static Scratch g_scratch[MAX_THREADS][SLOTS];
+static Scratch g_shared[SLOTS];
+
+static void* grow(Scratch& s, size_t bytes) {
+  if (s.bytes < bytes) {
+    free(s.p);
+    size_t b = (bytes + 4095) & ~size_t(4095);
+    s.p = aligned_alloc(64, b);
+    s.bytes = b;
+  }
+  return s.p;
+}
+static float* scratch(int slot, size_t floats) {
+  int t = omp_get_thread_num();
+  return (float*)grow(g_scratch[t][slot], floats * sizeof(float));
+}
+static double* scratch_d(int slot, size_t n) {
+  int t = omp_get_thread_num();
+  return (double*)grow(g_scratch[t][slot], n * sizeof(double));
+}
+static float* shared_buf(int slot, size_t floats) {
+  return (float*)grow(g_shared[slot], floats * sizeof(float));
+}
+
+static inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+static inline int threads_for(double work, double per_thread_min) {
+  if (g_threads <= 1 || work < per_thread_min) return 1;
+  int t = (int)(work / per_thread_min);
+  return std::max(1, std::min(g_threads, t));
+}
+
+extern "C" {
+
+// ---------------------------------------------------------------------------------------------
+// Memory and threads.
+
+/** Allocates `bytes` (64-byte aligned; 2 MiB aligned and huge-page advised when large). */
+void* nb_alloc(i64 bytes) {
+  size_t b = (size_t)std::max<i64>(bytes, 64);
+  if (b >= (size_t(2) << 20)) {
+    size_t huge = size_t(2) << 20;
+    b = (b + huge - 1) & ~(huge - 1);
+    void* p = aligned_alloc(huge, b);
+    if (p) madvise(p, b, MADV_HUGEPAGE);
+    return p;
+  }
+  b = (b + 63) & ~size_t(63);
+  return aligned_alloc(64, b);
+}
+
+void nb_free(void* p) { free(p); }
+
+void nb_set_threads(int n) {
+  g_threads = std::max(1, std::min(n, MAX_THREADS));
+  omp_set_num_threads(g_threads);
+}
+
+int nb_get_threads(void) { return g_threads; }
+
+/** The SIMD width in floats the library was compiled for (16 means AVX-512). */
+int nb_simd_width(void) { return VL; }
+
+void nb_fill(float* dst, i64 n, float value) {
+  int nt = threads_for((double)n, 1 << 18);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (i64 i = 0; i < n; i++) dst[i] = value;
+}
+
+void nb_copy(float* dst, const float* src, i64 n) {
+  int nt = threads_for((double)n, 1 << 19);
+  if (nt == 1) {
+    memcpy(dst, src, n * sizeof(float));
+    return;
+  }
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    i64 a = n * t / T, b = n * (t + 1) / T;
+    memcpy(dst + a, src + a, (b - a) * sizeof(float));
+  }
+}
+
+}  // extern "C"
+
+// ---------------------------------------------------------------------------------------------
+// GEMM building blocks. Packed A: strips of MR rows, each strip KC x MR (k-major). Packed B:
+// for each K-block, strips of NR columns, each KC x NR (k-major), zero-padded at the edges.
+
+/** C[MR x NR] (+)= A-strip · B-strip over kc steps. */
+static inline __attribute__((always_inline)) void micro_kernel(int kc, const float* __restrict A,
+                                                               const float* __restrict B,
+                                                               float* __restrict C, i64 ldc,
+                                                               bool acc) {
+  vf c0[MR], c1[MR];
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; i++) {
+    c0[i] = (vf){};
+    c1[i] = (vf){};
+  }
+  for (int p = 0; p < kc; p++) {
+    const vf b0 = ((const vf*)B)[0];
+    const vf b1 = ((const vf*)B)[1];
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      c0[i] += A[i] * b0;
+      c1[i] += A[i] * b1;
+    }
+    A += MR;
+    B += NR;
+  }
+  if (acc) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      vfu* row = (vfu*)(C + i * ldc);
+      row[0] += c0[i];
+      row[1] += c1[i];
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      vfu* row = (vfu*)(C + i * ldc);
+      row[0] = c0[i];
+      row[1] = c1[i];
+    }
+  }
+}
+
+static __attribute__((noinline)) void micro_kernel_edge(int kc, const float* A, const float* B,
+                                                        float* C, i64 ldc, bool acc, int mr,
+                                                        int nr) {
+  alignas(64) float t[MR * NR];
+  micro_kernel(kc, A, B, t, NR, false);
+  for (int i = 0; i < mr; i++) {
+    float* c = C + i * ldc;
+    const float* s = t + i * NR;
+    if (acc)
+      for (int j = 0; j < nr; j++) c[j] += s[j];
+    else
+      for (int j = 0; j < nr; j++) c[j] = s[j];
+  }
+}
+
+static __attribute__((noinline)) void micro_kernel_full(int kc, const float* A, const float* B,
+                                                        float* C, i64 ldc, bool acc) {
+  micro_kernel(kc, A, B, C, ldc, acc);
+}
+
+/** Runs the micro-kernels of one packed A block (mc rows) against B strips [s0, s1). */
+static void block_kernels(int mc, int kc, const float* Ap, const float* Bpanel, int s0, int s1,
+                          int N, float* C, i64 ldc, bool acc) {
+  for (int s = s0; s < s1; s++) {
+    int j = s * NR;
+    int nr = std::min(NR, N - j);
+    const float* Bs = Bpanel + (i64)s * kc * NR;
+    for (int ir = 0; ir < mc; ir += MR) {
+      int mr = std::min(MR, mc - ir);
+      float* Cij = C + (i64)ir * ldc + j;
+      const float* As = Ap + (i64)ir * kc;
+      if (mr == MR && nr == NR)
+        micro_kernel_full(kc, As, Bs, Cij, ldc, acc);
+      else
+        micro_kernel_edge(kc, As, Bs, Cij, ldc, acc, mr, nr);
+    }
+  }
+}
+
+/** Packs rows [0, mc) x k [0, kc) of a strided view (element (i,p) at A[i*rs + p*cs]). */
+static void pack_A_view(const float* A, i64 rs, i64 cs, int mc, int kc, float* dst) {
+  for (int s = 0; s < mc; s += MR) {
+    int mr = std::min(MR, mc - s);
+    float* d = dst + (i64)s * kc;
+    if (rs == 1) {
+      for (int p = 0; p < kc; p++) {
+        const float* col = A + p * cs + s;
+        float* dd = d + p * MR;
+        int i = 0;
+        for (; i < mr; i++) dd[i] = col[i];
+        for (; i < MR; i++) dd[i] = 0.0f;
+      }
+    } else {
+      for (int i = 0; i < mr; i++) {
+        const float* row = A + (i64)(s + i) * rs;
+        if (cs == 1)
+          for (int p = 0; p < kc; p++) d[p * MR + i] = row[p];
+        else
+          for (int p = 0; p < kc; p++) d[p * MR + i] = row[p * cs];
+      }
+      for (int i = mr; i < MR; i++)
+        for (int p = 0; p < kc; p++) d[p * MR + i] = 0.0f;
+    }
+  }
+}
+
+/** Packs k [0, kc) x columns [0, ncols) of a strided view into NR-strips (zero-padded). */
+static void pack_B_view(const float* B, i64 rs, i64 cs, int kc, int ncols, float* dst) {
+  for (int j0 = 0; j0 < ncols; j0 += NR) {
+    int nr = std::min(NR, ncols - j0);
+    float* d = dst + (i64)(j0 / NR) * kc * NR;
+    if (cs == 1) {
+      for (int p = 0; p < kc; p++) {
+        const float* src = B + p * rs + j0;
+        float* dd = d + p * NR;
+        int j = 0;
+        for (; j < nr; j++) dd[j] = src[j];
+        for (; j < NR; j++) dd[j] = 0.0f;
+      }
+    } else {
+      for (int j = 0; j < nr; j++) {
+        const float* col = B + (i64)(j0 + j) * cs;
+        for (int p = 0; p < kc; p++) d[p * NR + j] = col[p * rs];
+      }
+      for (int j = nr; j < NR; j++)
+        for (int p = 0; p < kc; p++) d[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+/** Size in floats of a fully packed K x N matrix. */
+static inline i64 packed_B_size(int K, int N) { return (i64)K * round_up(std::max(N, 1), NR); }
+
+/**
+ * Packs all of B (K x N view) for gemm_rows: K-block pc starts at pc * Npad, strip s of it at
+ * s * kc * NR. Call inside a parallel region (work is shared with omp for).
+ */
+static void pack_B_full_par(const float* B, i64 rs, i64 cs, int K, int N, float* dst) {
+  int Npad = round_up(std::max(N, 1), NR);
+  int nblocks = (K + KC - 1) / KC, nstrips = Npad / NR;
+#pragma omp for schedule(static)
+  for (int t = 0; t < nblocks * nstrips; t++) {
+    int pb = t / nstrips, s = t % nstrips;
+    int pc = pb * KC, kc = std::min(KC, K - pc);
+    int j0 = s * NR;
+    pack_B_view(B + pc * rs + j0 * cs, rs, cs, kc, std::min(NR, N - j0),
+                dst + (i64)pc * Npad + (i64)s * kc * NR);
+  }
+}
+
+/**
+ * C rows [r0, r1) x strips [s0, s1) of op(A)·B with B fully packed. `packA(ic, mc, pc, kc, dst)`
+ * packs rows [ic, ic+mc) x k [pc, pc+kc) of A.
+ */
+template <class PackA>
+static void gemm_rows(PackA&& packA, int r0, int r1, int s0, int s1, int N, int K,
+                      const float* Bp, float* C, i64 ldc, bool accumulate) {
+  if (r1 <= r0 || s1 <= s0) return;
+  if (K == 0) {
+    if (!accumulate)
+      for (int i = r0; i < r1; i++)
+        for (int j = s0 * NR; j < std::min(N, s1 * NR); j++) C[(i64)i * ldc + j] = 0.0f;
+    return;
+  }
+  int Npad = round_up(N, NR);
+  float* Ap = scratch(0, (size_t)MC * KC);
+  for (int pc = 0; pc < K; pc += KC) {
+    int kc = std::min(KC, K - pc);
+    bool acc = accumulate || pc > 0;
+    const float* Bpanel = Bp + (i64)pc * Npad;
+    for (int ic = r0; ic < r1; ic += MC) {
+      int mc = std::min(MC, r1 - ic);
+      packA(ic, mc, pc, kc, Ap);
+      block_kernels(mc, kc, Ap, Bpanel, s0, s1, N, C + (i64)ic * ldc, ldc, acc);
+    }
+  }
+}
+
+/** Splits `total` units into `parts` contiguous ranges; returns range `t`. */
+static inline void split_range(int total, int parts, int t, int& a, int& b) {
+  a = (int)((i64)total * t / parts);
+  b = (int)((i64)total * (t + 1) / parts);
+}
+
+/** C[M,N] = op(A)[M,K] · op(B)[K,N] for strided views; parallel over rows or column strips. */
+static void gemm(int M, int N, int K, const float* A, i64 ars, i64 acs, const float* B, i64 brs,
+                 i64 bcs, float* C, i64 ldc) {
+  if (M == 0 || N == 0) return;
+  float* Bp = shared_buf(0, packed_B_size(K, N));
+  int nt = threads_for(2.0 * M * N * K, 4e6);
+  int mstrips = (M + MR - 1) / MR, nstrips = (N + NR - 1) / NR;
+#pragma omp parallel num_threads(nt)
+  {
+    pack_B_full_par(B, brs, bcs, K, N, Bp);  // ends with a barrier
+    int T = omp_get_num_threads(), t = omp_get_thread_num();
+    auto packA = [&](int ic, int mc, int pc, int kc, float* dst) {
+      pack_A_view(A + ic * ars + pc * acs, ars, acs, mc, kc, dst);
+    };
+    if (mstrips >= 4 * T || mstrips >= nstrips) {
+      // Row chunks handed out dynamically so a core busy with other work takes fewer.
+      int chunk = std::max(1, std::min(mstrips / (4 * T), MC / MR * 4)) * MR;
+      int nchunks = (M + chunk - 1) / chunk;
+#pragma omp for schedule(dynamic)
+      for (int c = 0; c < nchunks; c++) {
+        int r0 = c * chunk, r1 = std::min(M, r0 + chunk);
+        gemm_rows(packA, r0, r1, 0, nstrips, N, K, Bp, C, ldc, false);
+      }
+    } else {
+      int s0, s1;
+      split_range(nstrips, T, t, s0, s1);
+      gemm_rows(packA, 0, M, s0, s1, N, K, Bp, C, ldc, false);
+    }
+  }
+}
+
+extern "C" {
+
+/**
+ * c[M,N] = op(a)·op(b): a is [M,K] (or [K,M] when ta), b is [K,N] (or [N,K] when tb), row-major.
+ */
+void nb_matmul(const float* a, const float* b, float* c, int M, int N, int K, int ta, int tb) {
+  i64 ars = ta ? 1 : K, acs = ta ? M : 1;
+  i64 brs = tb ? 1 : N, bcs = tb ? K : 1;
+  gemm(M, N, K, a, ars, acs, b, brs, bcs, c, N);
+}
+
+}  // extern "C"
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions. Output pixel p = (b, oy, ox) row-major; K index k = (ky, kx, ci) row-major, so
+// the im2col matrix [P, K] times the HWIO filter viewed as [K, cout] is the NHWC output.
+
+struct Conv {
+  int batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, padH, padW;
+};
+
+static Conv conv_from(const int* d) {
+  return Conv{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
+}
+
+/** Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. */
+static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
+                          float* dst) {
+  const int C = g.inC;
+  for (int s = 0; s < mc; s += MR) {
+    int mr = std::min(MR, mc - s);
+    float* d = dst + (i64)s * kc;
+    for (int i = 0; i < MR; i++) {
+      if (i >= mr) {
+        for (int p = 0; p < kc; p++) d[p * MR + i] = 0.0f;
+        continue;
+      }
+      int row = ic + s + i;
+      int ox = row % g.outW, t = row / g.outW;
+      int oy = t % g.outH, b = t / g.outH;
+      int iy0 = oy * g.stride - g.padH, ix0 = ox * g.stride - g.padW;
+      const float* img = x + (i64)b * g.inH * g.inW * C;
+      int k = pc, end = pc + kc;
+      int tap = k / C, ci = k % C;
+      while (k < end) {
+        int ky = tap / g.kW, kx = tap % g.kW;
+        int run = std::min(C - ci, end - k);
+        int iy = iy0 + ky, ix = ix0 + kx;
+        float* dd = d + (k - pc) * MR + i;
+        if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW) {
+          const float* src = img + ((i64)iy * g.inW + ix) * C + ci;
+          for (int r = 0; r < run; r++) dd[r * MR] = src[r];
+        } else {
+          for (int r = 0; r < run; r++) dd[r * MR] = 0.0f;
+        }
+        k += run;
+        tap++;
+        ci = 0;
+      }
+    }
+  }
+}
+
+/** y = conv(x, w) with w viewed as a strided [K, outC] matrix (row stride wrs, col stride wcs). */
+static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
+                         const Conv& g) {
+  int K = g.kH * g.kW * g.inC, N = g.outC;
+  int P = g.batch * g.outH * g.outW;
+  if (P == 0 || N == 0) return;
+  float* Bp = shared_buf(0, packed_B_size(K, N));
+  int nt = threads_for(2.0 * P * N * K, 4e6);
+  int nstrips = (N + NR - 1) / NR;
+  int chunk = MC * 2;
+  int nchunks = (P + chunk - 1) / chunk;
+#pragma omp parallel num_threads(nt)
+  {
+    pack_B_full_par(w, wrs, wcs, K, N, Bp);
+    auto packA = [&](int ic, int mc, int pc, int kc, float* dst) {
+      pack_A_im2col(x, g, ic, mc, pc, kc, dst);
+    };
+#pragma omp for schedule(dynamic)
+    for (int c = 0; c < nchunks; c++) {
+      int r0 = c * chunk, r1 = std::min(P, r0 + chunk);
+      gemm_rows(packA, r0, r1, 0, nstrips, N, K, Bp, y, N, false);
+    }
+  }
+}
+
+/**
+ * Packs A = im2colᵀ for the filter gradient: rows are K indices [ic, ic+mc), k runs over
+ * pixels [pc, pc+kc).
+ */
+static void pack_A_im2col_T(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
+                            int K, float* dst) {
+  const int C = g.inC;
+  for (int s = 0; s < mc; s += MR) {
+    float* d = dst + (i64)s * kc;
+    // The strip's K indices split into runs of consecutive channels of one tap.
+    int runStart[MR + 1], runTapY[MR], runTapX[MR], runCi[MR], nruns = 0;
+    int kEnd = std::min(ic + s + MR, K);
+    for (int k = ic + s; k < kEnd;) {
+      int tap = k / C, ci = k % C;
+      int len = std::min(C - ci, kEnd - k);
+      runStart[nruns] = k - (ic + s);
+      runTapY[nruns] = tap / g.kW;
+      runTapX[nruns] = tap % g.kW;
+      runCi[nruns] = ci;
+      nruns++;
+      k += len;
+    }
+    int valid = kEnd - (ic + s);
+    runStart[nruns] = valid;
+    for (int p = 0; p < kc; p++) {
+      int pix = pc + p;
+      int ox = pix % g.outW, t = pix / g.outW;
+      int oy = t % g.outH, b = t / g.outH;
+      int iy0 = oy * g.stride - g.padH, ix0 = ox * g.stride - g.padW;
+      const float* img = x + (i64)b * g.inH * g.inW * C;
+      float* dd = d + p * MR;
+      for (int r = 0; r < nruns; r++) {
+        int iy = iy0 + runTapY[r], ix = ix0 + runTapX[r];
+        int a = runStart[r], e = runStart[r + 1];
+        if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW) {
+          const float* src = img + ((i64)iy * g.inW + ix) * C + runCi[r] - a;
+          for (int i = a; i < e; i++) dd[i] = src[i];
+        } else {
+          for (int i = a; i < e; i++) dd[i] = 0.0f;
+        }
+      }
+      for (int i = valid; i < MR; i++) dd[i] = 0.0f;
+    }
+  }
+}
+
+extern "C" {
+
+/** y[n,oh,ow,cout] = conv(x[n,h,w,cin], w[kh,kw,cin,cout]); d holds the Conv fields. */
+void nb_conv2d(const float* x, const float* w, float* y, const int* d) {
+  Conv g = conv_from(d);
+  conv_forward(x, w, g.outC, 1, y, g);
+}
+
+/** dw[kh,kw,cin,cout] = Σ_pixels im2col(x)ᵀ · dy, double-accumulated across pixel chunks. */
+void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int* d) {
+  Conv g = conv_from(d);
+  const int K = g.kH * g.kW * g.inC, N = g.outC;
+  const int P = g.batch * g.outH * g.outW;
+  const i64 KN = (i64)K * N;
+  if (KN == 0) return;
+  if (P == 0) {
+    memset(dw, 0, KN * sizeof(float));
+    return;
+  }
+  const int Npad = round_up(N, NR), nstrips = Npad / NR;
+  const int chunk = 4 * KC;  // pixels summed in float before joining the double total
+  const int nchunks = (P + chunk - 1) / chunk;
+  int nt = threads_for(2.0 * P * KN, 4e6);
+  nt = std::min(nt, nchunks);
+  double* totals[MAX_THREADS];
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num();
+    double* total = scratch_d(1, KN);
+    totals[t] = total;
+    memset(total, 0, KN * sizeof(double));
+    float* part = scratch(2, KN);
+    float* Bp = scratch(3, (size_t)KC * Npad);
+    float* Ap = scratch(0, (size_t)MC * KC);
+#pragma omp for schedule(dynamic)
+    for (int c = 0; c < nchunks; c++) {
+      int p0 = c * chunk, p1 = std::min(P, p0 + chunk);
+      for (int pc = p0; pc < p1; pc += KC) {
+        int kc = std::min(KC, p1 - pc);
+        for (int s = 0; s < nstrips; s++) {
+          int j0 = s * NR;
+          pack_B_view(dy + (i64)pc * N + j0, N, 1, kc, std::min(NR, N - j0),
+                      Bp + (i64)s * kc * NR);
+        }
+        for (int ic = 0; ic < K; ic += MC) {
+          int mc = std::min(MC, K - ic);
+          pack_A_im2col_T(x, g, ic, mc, pc, kc, K, Ap);
+          block_kernels(mc, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
+        }
+      }
+      for (i64 i = 0; i < KN; i++) total[i] += part[i];
+    }
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (i64 i = 0; i < KN; i++) {
+      double s = 0;
+      for (int u = 0; u < omp_get_num_threads(); u++) s += totals[u][i];
+      dw[i] = (float)s;
+    }
+  }
+}
+
+/**
+ * dx = conv2d gradient in its input. Stride 1 (with pad < kernel) is the forward convolution of
+ * dy with the spatially flipped, in/out-swapped filter; other strides go through dcol = dy·wᵀ
+ * and a col2im scatter, images split across threads so no two threads write one pixel.
+ */
+void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int* d) {
+  Conv g = conv_from(d);
+  const int K = g.kH * g.kW * g.inC;
+  const i64 xsize = (i64)g.batch * g.inH * g.inW * g.inC;
+  if (xsize == 0) return;
+  if (g.outC == 0 || K == 0) {
+    memset(dx, 0, xsize * sizeof(float));
+    return;
+  }
+  if (g.stride == 1 && g.padH <= g.kH - 1 && g.padW <= g.kW - 1) {
+    // w'[ky,kx,co,ci] = w[kh-1-ky, kw-1-kx, ci, co]
+    float* wf = shared_buf(1, (i64)K * g.outC);
+    for (int ky = 0; ky < g.kH; ky++)
+      for (int kx = 0; kx < g.kW; kx++) {
+        const float* src = w + ((i64)(g.kH - 1 - ky) * g.kW + (g.kW - 1 - kx)) * g.inC * g.outC;
+        float* dst = wf + ((i64)ky * g.kW + kx) * g.outC * g.inC;
+        for (int ci = 0; ci < g.inC; ci++)
+          for (int co = 0; co < g.outC; co++) dst[(i64)co * g.inC + ci] = src[(i64)ci * g.outC + co];
+      }
+    Conv f{g.batch, g.outH, g.outW, g.outC, g.kH, g.kW, g.inC, g.inH, g.inW, 1,
+           g.kH - 1 - g.padH, g.kW - 1 - g.padW};
+    conv_forward(dy, wf, g.inC, 1, dx, f);
+    return;
+  }
+  // dcol[P, K] = dy[P, outC] · wᵀ where w is [K, outC]: B(k=co, j=kk) = w[kk*outC + co].
+  const int Nn = K, Kk = g.outC;
+  float* Bp = shared_buf(0, packed_B_size(Kk, Nn));
+  const int nstrips = (Nn + NR - 1) / NR;
+  const int OHW = g.outH * g.outW;
+  const i64 imgSize = (i64)g.inH * g.inW * g.inC;
+  int nt = threads_for(2.0 * g.batch * OHW * (double)Nn * Kk, 4e6);
+  nt = std::min(nt, g.batch);
+#pragma omp parallel num_threads(nt)
+  {
+    pack_B_full_par(w, 1, g.outC, Kk, Nn, Bp);
+    float* col = scratch(1, (size_t)MC * Nn);
+#pragma omp for schedule(dynamic)
+    for (int b = 0; b < g.batch; b++) {
+      float* img = dx + b * imgSize;
+      memset(img, 0, imgSize * sizeof(float));
+      for (int r0 = 0; r0 < OHW; r0 += MC) {
+        int r1 = std::min(OHW, r0 + MC);
+        int base = b * OHW;
+        // Row indices in gemm_rows are relative to `col`; A rows start at pixel base + r0.
+        auto packA = [&](int ic, int mc, int pc, int kc, float* dst) {
+          pack_A_view(dy + (i64)(base + r0 + ic) * g.outC + pc, g.outC, 1, mc, kc, dst);
+        };
+        gemm_rows(packA, 0, r1 - r0, 0, nstrips, Nn, Kk, Bp, col, Nn, false);
+        for (int r = r0; r < r1; r++) {
+          int oy = r / g.outW, ox = r % g.outW;
+          const float* crow = col + (i64)(r - r0) * Nn;
+          for (int ky = 0; ky < g.kH; ky++) {
+            int iy = oy * g.stride - g.padH + ky;
+            if (iy < 0 || iy >= g.inH) continue;
+            for (int kx = 0; kx < g.kW; kx++) {
+              int ix = ox * g.stride - g.padW + kx;
+              if (ix < 0 || ix >= g.inW) continue;
+              float* o = img + ((i64)iy * g.inW + ix) * g.inC;
+              const float* s = crow + (ky * g.kW + kx) * g.inC;
+              for (int ci = 0; ci < g.inC; ci++) o[ci] += s[ci];
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max pooling (VALID). d = {batch, inH, inW, C, outH, outW, size, stride}.
+
+void nb_maxpool(const float* x, float* y, const int* d) {
+  const int batch = d[0], inH = d[1], inW = d[2], C = d[3], outH = d[4], outW = d[5];
+  const int size = d[6], stride = d[7];
+  const i64 rows = (i64)batch * outH;
+  int nt = threads_for((double)rows * outW * C * size * size, 1 << 17);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (i64 r = 0; r < rows; r++) {
+    int b = (int)(r / outH), oy = (int)(r % outH);
+    for (int ox = 0; ox < outW; ox++) {
+      float* o = y + ((r * outW) + ox) * C;
+      const float* corner = x + (((i64)b * inH + oy * stride) * inW + ox * stride) * C;
+      for (int c = 0; c < C; c++) o[c] = corner[c];
+      for (int ky = 0; ky < size; ky++)
+        for (int kx = 0; kx < size; kx++) {
+          if (ky == 0 && kx == 0) continue;
+          const float* v = corner + ((i64)ky * inW + kx) * C;
+          // Strictly greater, like the reference: the first maximum wins and a NaN in the
+          // first position stays.
+          for (int c = 0; c < C; c++) o[c] = v[c] > o[c] ? v[c] : o[c];
+        }
+    }
+  }
+}
+
+void nb_maxpool_grad(const float* dy, const float* x, float* dx, const int* d) {
+  const int batch = d[0], inH = d[1], inW = d[2], C = d[3], outH = d[4], outW = d[5];
+  const int size = d[6], stride = d[7];
+  const i64 img = (i64)inH * inW * C;
+  int nt = threads_for((double)batch * img, 1 << 17);
+  nt = std::min(nt, std::max(batch, 1));
+#pragma omp parallel num_threads(nt)
+  {
+    float* best = scratch(0, (size_t)C);
+#pragma omp for schedule(static)
+    for (int b = 0; b < batch; b++) {
+      float* dxi = dx + b * img;
+      const float* xi = x + b * img;
+      memset(dxi, 0, img * sizeof(float));
+      for (int oy = 0; oy < outH; oy++)
+        for (int ox = 0; ox < outW; ox++) {
+          const float* corner = xi + ((i64)oy * stride * inW + ox * stride) * C;
+          const float* g = dy + (((i64)b * outH + oy) * outW + ox) * C;
+          for (int c = 0; c < C; c++) best[c] = corner[c];
+          for (int ky = 0; ky < size; ky++)
+            for (int kx = 0; kx < size; kx++) {
+              const float* v = corner + ((i64)ky * inW + kx) * C;
+              for (int c = 0; c < C; c++) best[c] = v[c] > best[c] ? v[c] : best[c];
+            }
+          // The winner is the first position holding the final maximum (position 0 when that
+          // maximum is a NaN sitting there).
+          for (int c = 0; c < C; c++) {
+            i64 at = 0;
+            if (best[c] == best[c]) {
+              for (int k = 0; k < size * size; k++) {
+                i64 off = ((i64)(k / size) * inW + (k % size)) * C;
+                if (corner[off + c] == best[c]) {
+                  at = off;
+                  break;
+                }
+              }
+            }
+            dxi[(corner - xi) + at + c] += g[c];
+          }
+        }
+    }
+  }
+}
+
+}  // extern "C"
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise kernels.
+
+enum UnaryOp { U_NEG = 0, U_EXP, U_LOG, U_SQRT, U_RELU, U_STEP };
+enum BinaryOp { B_ADD = 0, B_SUB, B_MUL, B_DIV, B_MAX };
+
+/** Math.max semantics: NaN if either is NaN, +0 over -0. */
+static inline float js_max(float a, float b) {
+  if (a > b) return a;
+  if (b > a) return b;
+  if (a != a || b != b) return NAN;
+  return std::signbit(a) ? b : a;
+}
+
+template <int OP>
+static inline float unary_f(float v) {
+  if (OP == U_NEG) return -v;
+  if (OP == U_EXP) return (float)std::exp((double)v);
+  if (OP == U_LOG) return (float)std::log((double)v);
+  if (OP == U_SQRT) return std::sqrt(v);
+  if (OP == U_RELU) return v < 0.0f ? 0.0f : v;
+  return v > 0.0f ? 1.0f : (v <= 0.0f ? 0.0f : v);  // step; NaN stays NaN
+}
+
+template <int OP>
+static void unary_run(const float* __restrict x, float* __restrict y, i64 n) {
+  int nt = threads_for((double)n, OP == U_EXP || OP == U_LOG ? 1 << 13 : 1 << 17);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (i64 i = 0; i < n; i++) y[i] = unary_f<OP>(x[i]);
+}
+
+template <int OP>
+static inline float binary_f(float a, float b) {
+  if (OP == B_ADD) return a + b;
+  if (OP == B_SUB) return a - b;
+  if (OP == B_MUL) return a * b;
+  if (OP == B_DIV) return a / b;
+  return js_max(a, b);
+}
+
+#define MAX_RANK 16
+
+/**
+ * Merges adjacent axes that every operand walks contiguously (or broadcasts along both) and
+ * drops size-1 axes. `strides` holds `nops` stride arrays of `rank` entries each.
+ */
+static int coalesce(int rank, i64* shape, i64 strides[][MAX_RANK], int nops) {
+  int r = 0;
+  for (int i = 0; i < rank; i++) {
+    if (shape[i] == 1) continue;
+    if (r > 0) {
+      bool merge = true;
+      for (int o = 0; o < nops; o++)
+        if (strides[o][r - 1] != strides[o][i] * shape[i]) merge = false;
+      if (merge) {
+        shape[r - 1] *= shape[i];
+        for (int o = 0; o < nops; o++) strides[o][r - 1] = strides[o][i];
+        continue;
+      }
+    }
+    shape[r] = shape[i];
+    for (int o = 0; o < nops; o++) strides[o][r] = strides[o][i];
+    r++;
+  }
+  if (r == 0) {
+    shape[0] = 1;
+    for (int o = 0; o < nops; o++) strides[o][0] = 0;
+    r = 1;
+  }
+  return r;
+}
+
+/** Multi-index of flat position `e` over the outer axes [0, rank-1). */
+static inline void unravel(i64 e, int rank, const i64* shape, i64* idx) {
+  for (int a = rank - 2; a >= 0; a--) {
+    idx[a] = e % shape[a];
+    e /= shape[a];
+  }
+}
+
+template <int OP>
+static void binary_run(const float* a, const float* b, float* out, int rank, i64* shape,
+                       i64 st[][MAX_RANK]) {
+  rank = coalesce(rank, shape, st, 2);
+  i64 inner = shape[rank - 1];
+  i64 outer = 1;
+  for (int i = 0; i < rank - 1; i++) outer *= shape[i];
+  i64 total = outer * inner;
+  const i64 sa = st[0][rank - 1], sb = st[1][rank - 1];
+  int nt = threads_for((double)total, 1 << 17);
+#pragma omp parallel num_threads(nt)
+  {
+    int T = omp_get_num_threads(), t = omp_get_thread_num();
+    i64 e0 = total * t / T, e1 = total * (t + 1) / T;
+    i64 idx[MAX_RANK];
+    i64 row = e0 / inner, j = e0 % inner;
+    unravel(row, rank, shape, idx);
+    i64 ao = 0, bo = 0;
+    for (int x = 0; x < rank - 1; x++) {
+      ao += idx[x] * st[0][x];
+      bo += idx[x] * st[1][x];
+    }
+    i64 e = e0;
+    while (e < e1) {
+      i64 len = std::min(inner - j, e1 - e);
+      float* __restrict o = out + e;
+      const float* __restrict pa = a + ao + j * sa;
+      const float* __restrict pb = b + bo + j * sb;
+      if (sa == 1 && sb == 1)
+        for (i64 k = 0; k < len; k++) o[k] = binary_f<OP>(pa[k], pb[k]);
+      else if (sa == 1 && sb == 0) {
+        const float bv = pb[0];
+        for (i64 k = 0; k < len; k++) o[k] = binary_f<OP>(pa[k], bv);
+      } else if (sa == 0 && sb == 1) {
+        const float av = pa[0];
+        for (i64 k = 0; k < len; k++) o[k] = binary_f<OP>(av, pb[k]);
+      } else
+        for (i64 k = 0; k < len; k++) o[k] = binary_f<OP>(pa[k * sa], pb[k * sb]);
+      e += len;
+      j = 0;
+      // Odometer over the outer axes.
+      for (int x = rank - 2; x >= 0; x--) {
+        idx[x]++;
+        ao += st[0][x];
+        bo += st[1][x];
+        if (idx[x] < shape[x]) break;
+        ao -= st[0][x] * shape[x];
+        bo -= st[1][x] * shape[x];
+        idx[x] = 0;
+      }
+    }
+  }
+}
+
+/** Copies a strided source block to a strided destination (both given per axis). */
+static void copy_run(float* dst, const float* src, int rank, i64* shape, i64 st[][MAX_RANK]) {
+  rank = coalesce(rank, shape, st, 2);
+  i64 inner = shape[rank - 1];
+  i64 outer = 1;
+  for (int i = 0; i < rank - 1; i++) outer *= shape[i];
+  i64 total = outer * inner;
+  const i64 sd = st[0][rank - 1], ss = st[1][rank - 1];
+  int nt = threads_for((double)total, 1 << 18);
+#pragma omp parallel num_threads(nt)
+  {
+    int T = omp_get_num_threads(), t = omp_get_thread_num();
+    i64 e0 = total * t / T, e1 = total * (t + 1) / T;
+    i64 idx[MAX_RANK];
+    i64 row = e0 / inner, j = e0 % inner;
+    unravel(row, rank, shape, idx);
+    i64 dof = 0, sof = 0;
+    for (int x = 0; x < rank - 1; x++) {
+      dof += idx[x] * st[0][x];
+      sof += idx[x] * st[1][x];
+    }
+    i64 e = e0;
+    while (e < e1) {
+      i64 len = std::min(inner - j, e1 - e);
+      float* __restrict d = dst + dof + j * sd;
+      const float* __restrict s = src + sof + j * ss;
+      if (sd == 1 && ss == 1)
+        memcpy(d, s, len * sizeof(float));
+      else if (sd == 1 && ss == 0) {
+        const float v = s[0];
+        for (i64 k = 0; k < len; k++) d[k] = v;
+      } else if (sd == 1)
+        for (i64 k = 0; k < len; k++) d[k] = s[k * ss];
+      else
+        for (i64 k = 0; k < len; k++) d[k * sd] = s[k * ss];
+      e += len;
+      j = 0;
+      for (int x = rank - 2; x >= 0; x--) {
+        idx[x]++;
+        dof += st[0][x];
+        sof += st[1][x];
+        if (idx[x] < shape[x]) break;
+        dof -= st[0][x] * shape[x];
+        sof -= st[1][x] * shape[x];
+        idx[x] = 0;
+      }
+    }
+  }
+}
+
+extern "C" {
+
+void nb_unary(int op, const float* x, float* y, i64 n) {
+  switch (op) {
+    case U_NEG: unary_run<U_NEG>(x, y, n); break;
+    case U_EXP: unary_run<U_EXP>(x, y, n); break;
+    case U_LOG: unary_run<U_LOG>(x, y, n); break;
+    case U_SQRT: unary_run<U_SQRT>(x, y, n); break;
+    case U_RELU: unary_run<U_RELU>(x, y, n); break;
+    default: unary_run<U_STEP>(x, y, n); break;
+  }
+}
+
+/**
+ * out = a ⊕ b. `d` = {rank, shape[rank], aStrides[rank], bStrides[rank]} in the output's axes,
+ * with stride 0 where an operand is broadcast.
+ */
+void nb_binary(int op, const float* a, const float* b, float* out, const int* d) {
+  int rank = d[0];
+  i64 shape[MAX_RANK], st[2][MAX_RANK];
+  for (int i = 0; i < rank; i++) {
+    shape[i] = d[1 + i];
+    st[0][i] = d[1 + rank + i];
+    st[1][i] = d[1 + 2 * rank + i];
+  }
+  if (rank == 0) {
+    shape[0] = 1;
+    st[0][0] = st[1][0] = 0;
+    rank = 1;
+  }
+  switch (op) {
+    case B_ADD: binary_run<B_ADD>(a, b, out, rank, shape, st); break;
+    case B_SUB: binary_run<B_SUB>(a, b, out, rank, shape, st); break;
+    case B_MUL: binary_run<B_MUL>(a, b, out, rank, shape, st); break;
+    case B_DIV: binary_run<B_DIV>(a, b, out, rank, shape, st); break;
+    default: binary_run<B_MAX>(a, b, out, rank, shape, st); break;
+  }
+}
+
+/**
+ * Strided copy: `d` = {rank, shape[rank], dstStrides[rank], srcStrides[rank]}; element offsets
+ * dstOff/srcOff. Serves broadcastTo, transpose, slice, pad and concat.
+ */
+void nb_copy_strided(float* dst, i64 dstOff, const float* src, i64 srcOff, const int* d) {
+  int rank = d[0];
+  i64 shape[MAX_RANK], st[2][MAX_RANK];
+  for (int i = 0; i < rank; i++) {
+    shape[i] = d[1 + i];
+    st[0][i] = d[1 + rank + i];
+    st[1][i] = d[1 + 2 * rank + i];
+    if (shape[i] == 0) return;
+  }
+  if (rank == 0) {
+    shape[0] = 1;
+    st[0][0] = st[1][0] = 0;
+    rank = 1;
+  }
+  copy_run(dst + dstOff, src + srcOff, rank, shape, st);
+}
+
+/** out[o, j, i] = x[o, idx[j], i] for x viewed as [outer, axisSize, inner]. */
+void nb_gather(const float* x, float* out, i64 outer, i64 axisSize, i64 inner, const int* idx,
+               i64 nidx) {
+  for (i64 o = 0; o < outer; o++)
+    for (i64 j = 0; j < nidx; j++)
+      memcpy(out + (o * nidx + j) * inner, x + (o * axisSize + idx[j]) * inner,
+             inner * sizeof(float));
+}
+
+/**
+ * Sum (op 0, double accumulation) or max (op 1, Math.max semantics) over the axes flagged in
+ * `d` = {rank, shape[rank], reduced[rank]}; the output holds the kept axes in order.
+ */
+void nb_reduce(int op, const float* x, float* out, const int* d) {
+  int rank = d[0];
+  // Group consecutive axes with the same flag: sizes alternate kept/reduced.
+  i64 gsize[MAX_RANK];
+  int gred[MAX_RANK], ng = 0;
+  i64 total = 1, outN = 1;
+  for (int i = 0; i < rank; i++) {
+    i64 s = d[1 + i];
+    int red = d[1 + rank + i];
+    total *= s;
+    if (!red) outN *= s;
+    if (s == 1) continue;
+    if (ng > 0 && gred[ng - 1] == red) {
+      gsize[ng - 1] *= s;
+    } else {
+      gsize[ng] = s;
+      gred[ng] = red;
+      ng++;
+    }
+  }
+  if (outN == 0) return;
+  const float init = op == 0 ? 0.0f : -INFINITY;
+  if (total == 0) {
+    for (i64 i = 0; i < outN; i++) out[i] = init;
+    return;
+  }
+  // Normalise to [K1, R, K2] when possible (K1 or K2 may be 1).
+  i64 K1 = 1, R = 1, K2 = 1;
+  bool simple = true;
+  if (ng == 0) {
+  } else if (ng == 1) {
+    if (gred[0]) R = gsize[0];
+    else K1 = gsize[0];
+  } else if (ng == 2) {
+    if (gred[0]) {
+      R = gsize[0];
+      K2 = gsize[1];
+    } else {
+      K1 = gsize[0];
+      R = gsize[1];
+    }
+  } else if (ng == 3 && !gred[0]) {
+    K1 = gsize[0];
+    R = gsize[1];
+    K2 = gsize[2];
+  } else {
+    simple = false;
+  }
+  if (simple) {
+    if (K2 == 1) {
+      // Contiguous runs: out[k] = reduce x[k*R .. k*R+R).
+      int nt = threads_for((double)total, 1 << 16);
+#pragma omp parallel for num_threads(nt) schedule(static)
+      for (i64 k = 0; k < K1; k++) {
+        const float* p = x + k * R;
+        if (op == 0) {
+          double s = 0;
+          for (i64 r = 0; r < R; r++) s += p[r];
+          out[k] = (float)s;
+        } else {
+          float m = -INFINITY;
+          for (i64 r = 0; r < R; r++) m = js_max(m, p[r]);
+          out[k] = m;
+        }
+      }
+      return;
+    }
+    // Column reductions of [R, K2] blocks. With few blocks, split R across threads.
+    int nt = threads_for((double)total, 1 << 16);
+    if (K1 >= nt) {
+#pragma omp parallel num_threads(nt)
+      {
+        double* acc = scratch_d(1, K2);
+        float* m = scratch(2, K2);
+#pragma omp for schedule(static)
+        for (i64 k = 0; k < K1; k++) {
+          const float* blk = x + k * R * K2;
+          if (op == 0) {
+            for (i64 c = 0; c < K2; c++) acc[c] = 0;
+            for (i64 r = 0; r < R; r++) {
+              const float* row = blk + r * K2;
+              for (i64 c = 0; c < K2; c++) acc[c] += row[c];
+            }
+            for (i64 c = 0; c < K2; c++) out[k * K2 + c] = (float)acc[c];
+          } else {
+            for (i64 c = 0; c < K2; c++) m[c] = -INFINITY;
+            for (i64 r = 0; r < R; r++) {
+              const float* row = blk + r * K2;
+              for (i64 c = 0; c < K2; c++) m[c] = js_max(m[c], row[c]);
+            }
+            for (i64 c = 0; c < K2; c++) out[k * K2 + c] = m[c];
+          }
+        }
+      }
+      return;
+    }
+    double* partial[MAX_THREADS];
+    for (i64 k = 0; k < K1; k++) {
+      const float* blk = x + k * R * K2;
+#pragma omp parallel num_threads(nt)
+      {
+        int T = omp_get_num_threads(), t = omp_get_thread_num();
+        i64 r0 = R * t / T, r1 = R * (t + 1) / T;
+        double* acc = scratch_d(1, K2);
+        partial[t] = acc;
+        if (op == 0) {
+          for (i64 c = 0; c < K2; c++) acc[c] = 0;
+          for (i64 r = r0; r < r1; r++) {
+            const float* row = blk + r * K2;
+            for (i64 c = 0; c < K2; c++) acc[c] += row[c];
+          }
+        } else {
+          for (i64 c = 0; c < K2; c++) acc[c] = -INFINITY;
+          for (i64 r = r0; r < r1; r++) {
+            const float* row = blk + r * K2;
+            for (i64 c = 0; c < K2; c++) acc[c] = js_max((float)acc[c], row[c]);
+          }
+        }
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (i64 c = 0; c < K2; c++) {
+          double v = op == 0 ? 0.0 : -INFINITY;
+          for (int u = 0; u < T; u++)
+            v = op == 0 ? v + partial[u][c] : js_max((float)v, (float)partial[u][c]);
+          out[k * K2 + c] = (float)v;
+        }
+      }
+    }
+    return;
+  }
+  // General case: walk the input with an odometer carrying the output offset.
+  i64 shape[MAX_RANK], ostep[MAX_RANK], idx[MAX_RANK];
+  i64 stride = 1;
+  for (int i = rank - 1; i >= 0; i--) {
+    shape[i] = d[1 + i];
+    ostep[i] = d[1 + rank + i] ? 0 : stride;
+    if (!d[1 + rank + i]) stride *= shape[i];
+    idx[i] = 0;
+  }
+  double* acc = (double*)malloc(outN * sizeof(double));
+  for (i64 i = 0; i < outN; i++) acc[i] = op == 0 ? 0.0 : -INFINITY;
+  i64 o = 0;
+  for (i64 i = 0; i < total; i++) {
+    acc[o] = op == 0 ? acc[o] + x[i] : js_max((float)acc[o], x[i]);
+    for (int a = rank - 1; a >= 0; a--) {
+      idx[a]++;
+      o += ostep[a];
+      if (idx[a] < shape[a]) break;
+      o -= ostep[a] * shape[a];
+      idx[a] = 0;
+    }
+  }
+  for (i64 i = 0; i < outN; i++) out[i] = (float)acc[i];
+  free(acc);
+}
+
+}  // extern "C"

@@ -1,0 +1,45 @@
+/**
+ * Backend selection shared by `train`, `evaluate` and `bench`: the only place that imports the
+ * backends by name, lazily, so a missing optional one (cuda, native) fails only when asked for.
+ *
+ * @module
+ */
+import type { Backend } from "@simclr/core";
+
+/** Names accepted by `--backend`. */
+export const BACKEND_NAMES = ["gpu", "native", "ref"] as const;
+/** One of {@linkcode BACKEND_NAMES}. */
+export type BackendName = typeof BACKEND_NAMES[number];
+/** Names accepted by `--engine` (for `--backend gpu`). */
+export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
+/** One of {@linkcode ENGINE_NAMES}. */
+export type EngineName = typeof ENGINE_NAMES[number];
+
+/** A created backend with a one-line description of what was chosen and why. */
+export interface ChosenBackend {
+  backend: Backend;
+  /** `cuda`, `webgpu`, `wasm`, `native` or `ref`. */
+  engine: string;
+  /** e.g. `tfjs-wasm: no CUDA, no hardware WebGPU adapter; XNNPACK with SIMD`. */
+  description: string;
+}
+
+/** Creates the backend `--backend`/`--engine` ask for. */
+export async function chooseBackend(name: BackendName, engine: EngineName): Promise<ChosenBackend> {
+  if (name === "ref") {
+    const { createRefBackend } = await import("@simclr/backend-ref");
+    return {
+      backend: createRefBackend(),
+      engine: "ref",
+      description: "ref: pure TypeScript reference backend (slow; for checking)",
+    };
+  }
+  if (name === "native") {
+    const { createNativeBackend } = await import("@simclr/backend-native");
+    const backend = await createNativeBackend();
+    return { backend, engine: "native", description: `${backend.name}: C kernels via Deno FFI` };
+  }
+  const { createGpuBackend } = await import("@simclr/backend-gpu");
+  const gpu = await createGpuBackend({ engine });
+  return { backend: gpu, engine: gpu.engine, description: `${gpu.name}: ${gpu.reason}` };
+}

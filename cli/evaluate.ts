@@ -1,0 +1,355 @@
+/**
+ * `deno task evaluate --run runs/NAME` (or `--checkpoint FILE`): the exercise's three experiments
+ * on the frozen encoder of a checkpoint, beside the raw-pixel and random-encoder baselines run
+ * through the same protocol. Writes `results.json` in the run folder and prints a table.
+ *
+ * `results.json` schema (version 1):
+ * ```
+ * { version: 1, createdAt, checkpoint, step, epoch, model, featureDim, engine, seconds,
+ *   classNames: string[10],
+ *   variants: [{ name: "simclr" | "raw-pixels" | "random-encoder", dim,
+ *     probe: { kind, lambda, validation: [{lambda, accuracy}], trainAccuracy, testAccuracy,
+ *              perClassAccuracy: number[10], confusion: number[10][10] (true × predicted) },
+ *     knn: { accuracy, k, temperature },
+ *     kmeans: { nmi, ari, accuracy, contingency: number[10][10] (cluster × class),
+ *               matchedOrder: number[10] (cluster matched to each class), inertia },
+ *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
+ *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl } }] }
+ * ```
+ * Accuracies are fractions in [0, 1].
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import {
+  createModel,
+  encodeImages,
+  Graph,
+  type ModelName,
+  ProgressBar,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "@simclr/core";
+import {
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  type CifarSplit,
+  ensureCifar10,
+  loadCifar10,
+} from "@simclr/data";
+import { evaluateRepresentation, type RepresentationResult } from "@simclr/evaluate";
+import { loadCheckpoint, loadWeights, RUN_FILES, type TrainConfig } from "@simclr/train";
+import {
+  BACKEND_NAMES,
+  type BackendName,
+  chooseBackend,
+  ENGINE_NAMES,
+  type EngineName,
+} from "./backends.ts";
+
+const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
+  --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
+  --checkpoint FILE    a checkpoint file (results.json is written beside it)
+  --backend B          ${BACKEND_NAMES.join("|")} (default gpu)
+  --engine E           ${ENGINE_NAMES.join("|")} for --backend gpu (default auto)
+  --data DIR           CIFAR-10 folder (default: the one the run trained on)
+  --probe KIND         logistic|svm (default logistic)
+  --baselines LIST     comma list of raw-pixels,random-encoder, or none (default both)
+  --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
+  --limit N            use only the first N train and N/5 test images (quick checks; default all)
+  --help               this text`;
+
+interface EvalFlags {
+  run?: string;
+  checkpoint?: string;
+  backend: BackendName;
+  engine: EngineName;
+  data?: string;
+  probe: "logistic" | "svm";
+  baselines: string[];
+  tsnePoints: number;
+  limit: number;
+}
+
+function parseFlags(args: string[]): EvalFlags | "help" {
+  const { values } = parseArgs({
+    args,
+    options: {
+      run: { type: "string" },
+      checkpoint: { type: "string" },
+      backend: { type: "string", default: "gpu" },
+      engine: { type: "string", default: "auto" },
+      data: { type: "string" },
+      probe: { type: "string", default: "logistic" },
+      baselines: { type: "string", default: "raw-pixels,random-encoder" },
+      "tsne-points": { type: "string", default: "5000" },
+      limit: { type: "string", default: "0" },
+      help: { type: "boolean", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return "help";
+  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
+    if (!allowed.includes(v)) {
+      throw new Error(`--${flag} must be one of ${allowed.join(", ")}; got "${v}"`);
+    }
+    return v;
+  };
+  const count = (flag: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new Error(`--${flag} must be an integer ≥ 0; got "${v}"`);
+    }
+    return n;
+  };
+  if (!values.run === !values.checkpoint) {
+    throw new Error("give exactly one of --run DIR or --checkpoint FILE");
+  }
+  const baselines = values.baselines === "none" ? [] : values.baselines!.split(",");
+  for (const b of baselines) oneOf("baselines", b, ["raw-pixels", "random-encoder"]);
+  return {
+    run: values.run,
+    checkpoint: values.checkpoint,
+    backend: oneOf("backend", values.backend!, BACKEND_NAMES) as BackendName,
+    engine: oneOf("engine", values.engine!, ENGINE_NAMES) as EngineName,
+    data: values.data,
+    probe: oneOf("probe", values.probe!, ["logistic", "svm"]) as "logistic" | "svm",
+    baselines,
+    tsnePoints: count("tsne-points", values["tsne-points"]!),
+    limit: count("limit", values.limit!),
+  };
+}
+
+/** Raw pixels, normalised per channel like the encoder's input: the no-learning floor. */
+function pixelFeatures(split: CifarSplit, n: number): Float32Array {
+  const out = new Float32Array(n * 3072);
+  for (let i = 0; i < n * 3072; i++) {
+    const c = i % 3;
+    out[i] = (split.images[i] / 255 - CIFAR10_MEAN[c]) / CIFAR10_STD[c];
+  }
+  return out;
+}
+
+/** Features cached as `[magic, nTrain, nTest, dim, step]` int32 header + float32 rows. */
+async function cachedFeatures(
+  path: string,
+  key: { nTrain: number; nTest: number; dim: number; step: number },
+  compute: () => Promise<{ train: Float32Array; test: Float32Array }>,
+): Promise<{ train: Float32Array; test: Float32Array }> {
+  const header = [0x46454154, key.nTrain, key.nTest, key.dim, key.step];
+  try {
+    const bytes = await Deno.readFile(path);
+    const h = new Int32Array(bytes.buffer, 0, 5);
+    if (
+      header.every((v, i) => h[i] === v) &&
+      bytes.length === 20 + 4 * key.dim * (key.nTrain + key.nTest)
+    ) {
+      const all = new Float32Array(bytes.buffer, 20);
+      console.error(`features: cached ${path}`);
+      return { train: all.slice(0, key.nTrain * key.dim), test: all.slice(key.nTrain * key.dim) };
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const f = await compute();
+  const bytes = 20 + 4 * (f.train.length + f.test.length);
+  if (bytes <= 1 << 30) {
+    const out = new Uint8Array(bytes);
+    new Int32Array(out.buffer, 0, 5).set(header);
+    new Float32Array(out.buffer, 20).set(f.train);
+    new Float32Array(out.buffer, 20 + 4 * f.train.length).set(f.test);
+    await writeFileAtomic(path, out);
+  } else {
+    console.error(
+      `features: ${(bytes / 2 ** 30).toFixed(1)} GiB is too large to cache; not cached`,
+    );
+  }
+  return f;
+}
+
+async function main(): Promise<number> {
+  let flags;
+  try {
+    flags = parseFlags(Deno.args);
+  } catch (e) {
+    console.error(`evaluate: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const t0 = performance.now();
+  const ckptPath = flags.checkpoint ?? join(flags.run!, RUN_FILES.checkpoint);
+  const outDir = flags.run ?? join(ckptPath, "..");
+  const ckpt = await loadCheckpoint<TrainConfig & { model: ModelName }>(ckptPath);
+  const config = ckpt.meta.config;
+  const chosen = await chooseBackend(flags.backend, flags.engine);
+  console.error(`engine: ${chosen.description}`);
+  console.error(
+    `checkpoint: ${ckptPath} (step ${ckpt.meta.step}, epoch ${
+      ckpt.meta.epoch.toFixed(2)
+    }, model ${config.model})`,
+  );
+
+  const strictCounts = flags.limit === 0;
+  const dataDir = await ensureCifar10({
+    data: flags.data ?? config.data,
+    validate: { strictCounts },
+  });
+  const data = await loadCifar10(dataDir, { strictCounts });
+  const nTrain = flags.limit ? Math.min(flags.limit, data.train.count) : data.train.count;
+  const nTest = flags.limit
+    ? Math.min(Math.max(Math.floor(flags.limit / 5), 10), data.test.count)
+    : data.test.count;
+
+  const g = new Graph(chosen.backend);
+  const encodeWith = async (seed: number, trained: boolean) => {
+    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    if (trained) loadWeights(g, model, ckpt, ckptPath);
+    const bar = new ProgressBar({
+      total: nTrain + nTest,
+      label: trained ? "encode" : "encode (random)",
+    });
+    const opts = { mean: CIFAR10_MEAN, std: CIFAR10_STD };
+    const train = await encodeImages(model, data.train.images.subarray(0, nTrain * 3072), {
+      ...opts,
+      onProgress: (d) => bar.update(d),
+    });
+    const test = await encodeImages(model, data.test.images.subarray(0, nTest * 3072), {
+      ...opts,
+      onProgress: (d) => bar.update(nTrain + d),
+    });
+    bar.finish();
+    for (const p of model.params()) g.dispose(p.value);
+    for (const b of model.buffers()) g.dispose(b.value);
+    return { train, test, dim: model.featureDim };
+  };
+
+  const variants: {
+    name: string;
+    get: () => Promise<{ train: Float32Array; test: Float32Array; dim: number }>;
+  }[] = [
+    {
+      name: "simclr",
+      get: async () => {
+        let dim = 0;
+        const probe = createModel(g, config.model, { seed: 0, width: config.width || undefined });
+        dim = probe.featureDim;
+        for (const p of probe.params()) g.dispose(p.value);
+        for (const b of probe.buffers()) g.dispose(b.value);
+        const f = await cachedFeatures(
+          join(outDir, "features.bin"),
+          { nTrain, nTest, dim, step: ckpt.meta.step },
+          () => encodeWith(config.seed, true),
+        );
+        return { ...f, dim };
+      },
+    },
+  ];
+  if (flags.baselines.includes("raw-pixels")) {
+    variants.push({
+      name: "raw-pixels",
+      get: () =>
+        Promise.resolve({
+          train: pixelFeatures(data.train, nTrain),
+          test: pixelFeatures(data.test, nTest),
+          dim: 3072,
+        }),
+    });
+  }
+  if (flags.baselines.includes("random-encoder")) {
+    variants.push({ name: "random-encoder", get: () => encodeWith(config.seed + 1, false) });
+  }
+
+  const results: RepresentationResult[] = [];
+  for (const v of variants) {
+    const f = await v.get();
+    let bar: ProgressBar | undefined;
+    let current = "";
+    const result = await evaluateRepresentation(
+      v.name,
+      { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain },
+      { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest },
+      f.dim,
+      {
+        backend: chosen.backend,
+        probe: flags.probe,
+        // t-SNE is drawn for the learned features only; the baselines get the numbers.
+        tsnePoints: v.name === "simclr" ? Math.min(flags.tsnePoints, nTest) : 0,
+        seed: config.seed,
+        onStage: (stage, fraction) => {
+          const name = stage.split(" ").slice(0, 2).join(" ");
+          if (name !== current) {
+            bar?.finish();
+            current = name;
+            bar = new ProgressBar({ total: 1000, label: name });
+          }
+          bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
+        },
+      },
+    );
+    bar?.finish();
+    results.push(result);
+    console.error(
+      `${v.name}: probe ${(100 * result.probe.testAccuracy).toFixed(1)}%  kNN ${
+        (100 * result.knn.accuracy).toFixed(1)
+      }%  ` +
+        `k-means NMI ${result.kmeans.nmi.toFixed(3)}`,
+    );
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const document = {
+    version: 1,
+    createdAt: new Date().toISOString(),
+    checkpoint: ckptPath,
+    step: ckpt.meta.step,
+    epoch: ckpt.meta.epoch,
+    model: config.model,
+    featureDim: results[0].dim,
+    engine: chosen.description,
+    trainImages: nTrain,
+    testImages: nTest,
+    seconds,
+    classNames: data.classNames,
+    variants: results,
+  };
+  const outPath = join(outDir, "results.json");
+  await writeJsonAtomic(outPath, document);
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
+  console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(16)} ${pct(r.probe.testAccuracy)}  ${pct(r.knn.accuracy)}        ${
+        r.kmeans.nmi.toFixed(3)
+      }  ` +
+        `${r.kmeans.ari.toFixed(3)}  ${pct(r.kmeans.accuracy)}`,
+    );
+  }
+  const simclr = results[0];
+  if (simclr.pca) {
+    console.log(
+      `PCA: first two components explain ${simclr.pca.explainedRatio.map(pct).join(" +")}`,
+    );
+  }
+  if (simclr.tsne) {
+    console.log(
+      `t-SNE: ${simclr.tsne.labels.length} points, 10-NN preservation ${
+        pct(simclr.tsne.neighbourPreservation)
+      }`,
+    );
+  }
+  console.log(`wrote ${outPath} (${(seconds / 60).toFixed(1)} min)`);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`evaluate: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * The command-line programs' shared pieces: choosing a backend by name.
+ *
+ * @module
+ */
+export * from "./backends.ts";
