@@ -15,7 +15,7 @@ import type {
   UnaryOp,
 } from "@simclr/core";
 import { broadcastShapes } from "@simclr/core";
-import { blockedSum, conv2dGradFilter, conv2dGradInput, maxPoolGradFirst } from "./composed.ts";
+import { conv2dGradFilter, conv2dGradInput, maxPoolGradFirst, wasmSum } from "./composed.ts";
 import { type ConcreteEngine, type Engine, type LoadedEngine, loadEngine } from "./engines.ts";
 
 /** A device tensor of {@linkcode GpuBackend}: a TF.js tensor plus the backend that made it. */
@@ -309,7 +309,7 @@ export class GpuBackend implements Backend {
     if (op === "sum") {
       // wasm sums sequentially in float32; the others already reduce in trees.
       return this.#wrap(() =>
-        this.engine === "wasm" ? blockedSum(t, axes, keepDims) : tf.sum(t, [...axes], keepDims)
+        this.engine === "wasm" ? wasmSum(t, axes, keepDims) : tf.sum(t, [...axes], keepDims)
       );
     }
     if (op === "max") return this.#wrap(() => tf.max(t, [...axes], keepDims));

@@ -5,13 +5,11 @@
  * @module
  */
 import type { Backend } from "@simclr/core";
+import { BACKEND_NAMES, ENGINE_NAMES } from "@simclr/train";
 
-/** Names accepted by `--backend`. */
-export const BACKEND_NAMES = ["gpu", "native", "ref"] as const;
+export { BACKEND_NAMES, ENGINE_NAMES };
 /** One of {@linkcode BACKEND_NAMES}. */
 export type BackendName = typeof BACKEND_NAMES[number];
-/** Names accepted by `--engine` (for `--backend gpu`). */
-export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
 /** One of {@linkcode ENGINE_NAMES}. */
 export type EngineName = typeof ENGINE_NAMES[number];
 

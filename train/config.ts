@@ -13,12 +13,14 @@ import {
   type OptimizerName,
 } from "@simclr/core";
 
-/** Engines of the gpu backend (kept here so the config needs no backend import). */
+/** Names accepted by `--backend`. */
+export const BACKEND_NAMES = ["gpu", "native", "ref"] as const;
+/** Names accepted by `--engine`, the TF.js engines of `--backend gpu` (no backend import here). */
 export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
 
 /** A training run's settings, as resolved from flags and saved in every checkpoint. */
 export interface TrainConfig {
-  backend: "gpu" | "ref";
+  backend: typeof BACKEND_NAMES[number];
   engine: typeof ENGINE_NAMES[number];
   /** Resolved once the engine is known: `small` on CPU engines, `resnet18` on cuda. */
   model: ModelName | "default";
@@ -72,8 +74,8 @@ const SPECS: FlagSpec[] = [
     flag: "backend",
     type: "string",
     default: "gpu",
-    choices: ["gpu", "ref"],
-    help: "tensor backend: gpu (TF.js) or ref (pure TypeScript, slow)",
+    choices: BACKEND_NAMES,
+    help: "tensor backend: gpu (TF.js), native (C kernels via FFI) or ref (pure TypeScript, slow)",
   },
   {
     key: "engine",

@@ -7,7 +7,7 @@ import { writeCifarFixture } from "@simclr/data";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { RUN_FILES } from "./trainer.ts";
 
-const MAIN = new URL("./main.ts", import.meta.url).pathname;
+const MAIN = new URL("../cli/train.ts", import.meta.url).pathname;
 
 function train(args: string[]): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {

@@ -3,14 +3,19 @@
  *
  * @module
  */
-import type { Backend, ModelName } from "@simclr/core";
-import { createRefBackend } from "@simclr/backend-ref";
-import { createGpuBackend } from "@simclr/backend-gpu";
-import { CifarError, ensureCifar10, loadCifar10 } from "@simclr/data";
+import type { ModelName } from "@simclr/core";
+import { ensureCifar10, loadCifar10 } from "@simclr/data";
 import { join } from "node:path";
-import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
-import { FlagError, helpText, parseTrainArgs, type TrainConfig } from "./config.ts";
-import { RUN_FILES, runTraining } from "./trainer.ts";
+import {
+  FlagError,
+  helpText,
+  loadCheckpoint,
+  parseTrainArgs,
+  RUN_FILES,
+  runTraining,
+  type TrainConfig,
+} from "@simclr/train";
+import { chooseBackend } from "./backends.ts";
 
 async function main(): Promise<number> {
   let config: TrainConfig;
@@ -59,18 +64,10 @@ async function main(): Promise<number> {
     }
   }
 
-  let backend: Backend;
-  let engineDescription: string;
-  let engine = "cpu";
-  if (config.backend === "ref") {
-    backend = createRefBackend();
-    engineDescription = "ref: pure TypeScript reference backend (slow; for checking)";
-  } else {
-    const gpu = await createGpuBackend({ engine: config.engine });
-    backend = gpu;
-    engine = gpu.engine;
-    engineDescription = `${gpu.name}: ${gpu.reason}`;
-  }
+  const { backend, engine, description: engineDescription } = await chooseBackend(
+    config.backend,
+    config.engine,
+  );
   console.error(`engine: ${engineDescription}`);
   const model: ModelName = config.model === "default"
     ? (engine === "cuda" ? "resnet18" : "small")
@@ -126,10 +123,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main());
   } catch (e) {
-    if (e instanceof CifarError || e instanceof CheckpointError || e instanceof Error) {
-      console.error(`train: ${(e as Error).message}`);
-      Deno.exit(1);
-    }
-    throw e;
+    console.error(`train: ${(e as Error).message}`);
+    Deno.exit(1);
   }
 }
