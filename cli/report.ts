@@ -1,0 +1,209 @@
+/**
+ * `deno task report [--run runs/NAME]`: turns a run's log, `results.json` and verify output into
+ * SVG charts and one offline `report.html` in the run folder (default: the newest run).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { loadCifar10, makeViews } from "@simclr/data";
+import { RUN_FILES } from "@simclr/train";
+import {
+  type AugmentationSample,
+  type ReportData,
+  type TrainEpochRecord,
+  type TrainStepRecord,
+  type VariantResult,
+  type VerifyRow,
+  writeReport,
+} from "@simclr/viz";
+
+const USAGE = `usage: deno task report [--run DIR] [--verify FILE] [--data DIR]
+  --run DIR      run folder (default: the newest folder under runs/ with a log)
+  --verify FILE  verify JSON from 'deno task verify --json FILE'
+                 (default: DIR/verify.json, else runs/verify.json, if present)
+  --data DIR     CIFAR-10 folder for the augmentation gallery (default: the run's)
+  --help         this text`;
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path)) as T;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}
+
+/** The newest run folder under `runs/` that has a training log. */
+async function newestRun(root = "runs"): Promise<string> {
+  let best: { path: string; mtime: number } | undefined;
+  try {
+    for await (const entry of Deno.readDir(root)) {
+      if (!entry.isDirectory) continue;
+      const log = join(root, entry.name, RUN_FILES.log);
+      const stat = await Deno.stat(log).catch(() => undefined);
+      const mtime = stat?.mtime?.getTime() ?? -1;
+      if (stat && (!best || mtime > best.mtime)) best = { path: join(root, entry.name), mtime };
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  if (!best) {
+    throw new Error(`no run folder with a ${RUN_FILES.log} under ${root}/; pass --run DIR`);
+  }
+  return best.path;
+}
+
+/** Reads `log.jsonl`, skipping a last line cut short by a kill. */
+async function readLog(
+  path: string,
+): Promise<{ steps: TrainStepRecord[]; epochs: TrainEpochRecord[] }> {
+  const steps: TrainStepRecord[] = [], epochs: TrainEpochRecord[] = [];
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return { steps, epochs };
+    throw e;
+  }
+  for (const line of text.split("\n")) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line);
+      if (r.type === "step") steps.push(r);
+      else if (r.type === "epoch") epochs.push(r);
+    } catch {
+      // a partial last line
+    }
+  }
+  return { steps, epochs };
+}
+
+/** Originals and two views each of one image per class, from the training set. */
+async function gallery(dataDir: string, cropScale: number): Promise<AugmentationSample[]> {
+  const data = await loadCifar10(dataDir, { trainLimit: 200, testLimit: 1, strictCounts: false });
+  const picks: number[] = [];
+  for (let c = 0; c < 10 && picks.length < 8; c++) {
+    const i = Array.from(data.train.labels).indexOf(c);
+    if (i >= 0) picks.push(i);
+  }
+  const indices = Int32Array.from(picks);
+  const views = makeViews(data.train.images, indices, 2024, {
+    normalize: false,
+    cropScale: [cropScale, 1],
+  });
+  const toBytes = (v: Float32Array, i: number) =>
+    Uint8Array.from(
+      v.subarray(i * 3072, (i + 1) * 3072),
+      (x) => Math.round(Math.min(1, Math.max(0, x)) * 255),
+    );
+  return picks.map((p, i) => ({
+    original: data.train.images.slice(p * 3072, (p + 1) * 3072),
+    view1: toBytes(views.view1, i),
+    view2: toBytes(views.view2, i),
+    label: data.train.labels[p],
+  }));
+}
+
+async function main(): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: Deno.args,
+      options: {
+        run: { type: "string" },
+        verify: { type: "string" },
+        data: { type: "string" },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const run = values.run ?? await newestRun();
+  // deno-lint-ignore no-explicit-any
+  const summary = await readJson<any>(join(run, RUN_FILES.summary));
+  // deno-lint-ignore no-explicit-any
+  const results = await readJson<any>(join(run, "results.json"));
+  const log = await readLog(join(run, RUN_FILES.log));
+  if (!summary && !results && log.steps.length === 0) {
+    throw new Error(
+      `${run}: no ${RUN_FILES.summary}, results.json or ${RUN_FILES.log} to report on`,
+    );
+  }
+  const verifyPath = values.verify ??
+    [join(run, "verify.json"), join("runs", "verify.json")].find((p) => {
+      try {
+        return Deno.statSync(p).isFile;
+      } catch {
+        return false;
+      }
+    });
+  const verify = verifyPath
+    ? await readJson<{ rows: VerifyRow[]; engine?: string }>(verifyPath)
+    : undefined;
+  if (values.verify && !verify) throw new Error(`${values.verify}: no such file`);
+
+  const config = summary?.config ?? {};
+  const dataDir = values.data ?? config.data;
+  let samples: AugmentationSample[] | undefined;
+  if (dataDir) {
+    try {
+      samples = await gallery(dataDir, config.cropScale ?? 0.08);
+    } catch (e) {
+      console.error(`report: no augmentation gallery (${(e as Error).message})`);
+    }
+  }
+  const data: ReportData = {
+    subtitle: `${run} — ${config.model ?? results?.model ?? "?"} encoder, ${
+      summary?.engine ?? results?.engine ?? ""
+    }`,
+    log: log.steps.length > 0
+      ? {
+        steps: log.steps,
+        epochs: log.epochs,
+        featureDim: summary?.featureDim ?? results?.featureDim ?? 1,
+      }
+      : undefined,
+    results: results
+      ? { classNames: results.classNames, variants: results.variants as VariantResult[] }
+      : undefined,
+    verify: verify?.rows,
+    gallery: samples,
+    classNames: results?.classNames,
+    config: summary
+      ? {
+        model: config.model,
+        epochs: config.epochs,
+        "epochs done": Number(summary.epoch?.toFixed?.(2) ?? summary.epoch),
+        "batch size": config.batchSize,
+        optimizer: config.optimizer,
+        "learning rate": config.lr || "default",
+        temperature: config.temperature,
+        loss: config.loss,
+        seed: config.seed,
+        "train minutes": Number((summary.trainSeconds / 60).toFixed(1)),
+        "images/s": Number(summary.imagesPerSec?.toFixed(1)),
+        backend: summary.engine,
+      }
+      : undefined,
+  };
+  const written = await writeReport(run, data);
+  for (const w of written) console.log(w);
+  return 0;
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`report: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
