@@ -11,8 +11,8 @@ import { RUN_FILES } from "@simclr/train";
 import {
   type AugmentationSample,
   type ReportData,
-  type TrainEpochRecord,
-  type TrainStepRecord,
+  type TrainingLog,
+  trainingLogFromJsonl,
   type VariantResult,
   type VerifyRow,
   writeReport,
@@ -54,29 +54,17 @@ async function newestRun(root = "runs"): Promise<string> {
   return best.path;
 }
 
-/** Reads `log.jsonl`, skipping a last line cut short by a kill. */
-async function readLog(
-  path: string,
-): Promise<{ steps: TrainStepRecord[]; epochs: TrainEpochRecord[] }> {
-  const steps: TrainStepRecord[] = [], epochs: TrainEpochRecord[] = [];
+/** Reads `log.jsonl`; a last line without its newline (cut by a kill) is left out. */
+async function readLog(path: string, featureDim: number): Promise<TrainingLog | undefined> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return { steps, epochs };
+    if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
-  for (const line of text.split("\n")) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line);
-      if (r.type === "step") steps.push(r);
-      else if (r.type === "epoch") epochs.push(r);
-    } catch {
-      // a partial last line
-    }
-  }
-  return { steps, epochs };
+  const log = trainingLogFromJsonl(text.slice(0, text.lastIndexOf("\n") + 1), featureDim, path);
+  return log.steps.length > 0 ? log : undefined;
 }
 
 /** Originals and two views each of one image per class, from the training set. */
@@ -131,8 +119,9 @@ async function main(): Promise<number> {
   const summary = await readJson<any>(join(run, RUN_FILES.summary));
   // deno-lint-ignore no-explicit-any
   const results = await readJson<any>(join(run, "results.json"));
-  const log = await readLog(join(run, RUN_FILES.log));
-  if (!summary && !results && log.steps.length === 0) {
+  const featureDim = summary?.featureDim ?? results?.featureDim ?? 1;
+  const log = await readLog(join(run, RUN_FILES.log), featureDim);
+  if (!summary && !results && !log) {
     throw new Error(
       `${run}: no ${RUN_FILES.summary}, results.json or ${RUN_FILES.log} to report on`,
     );

@@ -6,7 +6,8 @@ import {
 } from "./training_charts.ts";
 import { pcaScatterChart, tsneScatterChart } from "./scatter.ts";
 import { confusionHeatmap, contingencyHeatmap, orderClusters } from "./heatmaps.ts";
-import { perClassAccuracyChart, verifyChart } from "./bars.ts";
+import { perClassAccuracyChart } from "./bars.ts";
+import { verifyChart } from "./verify_chart.ts";
 import { augmentationGallery } from "./gallery.ts";
 import { CLASS_COLORS, classColor } from "./palette.ts";
 import {
@@ -15,6 +16,7 @@ import {
   syntheticLog,
   syntheticResults,
   syntheticVerify,
+  syntheticVerifyMany,
 } from "./fixtures.ts";
 import { all, assertMinFontSize, assertRenders, parseSvg, texts } from "./test_helpers.ts";
 import { rasterizeSvg } from "./raster.ts";
@@ -326,6 +328,35 @@ Deno.test("verify chart: one row per tensor on a log axis, tolerance ticks, fail
   assert.ok(
     axisLabels(svg).includes("relative difference to reference (dimensionless, log scale)"),
   );
+  assertMinFontSize(root);
+  assertRenders(svg);
+});
+
+Deno.test("verify chart, many rows: compact grouped strip, log y axis, failures listed", () => {
+  const rows = syntheticVerifyMany(240);
+  const svg = verifyChart(rows);
+  const root = parseSvg(svg);
+  assert.equal(all(root, "g.verify-row").length, 240);
+  assert.equal(all(root, "g.verify-row.fail").length, 2);
+  assert.equal(all(root, "rect.value").length, 240);
+  assert.equal(all(root, "line.tolerance").length, 240);
+  assert.deepEqual(texts(root, "text.group-label"), ["kernels", "small", "resnet18"]);
+  assert.equal(all(root, "line.group-separator").length, 2);
+  assert.deepEqual(texts(root, "text.failure"), [
+    "kernels: tensor 10 — relDiff NaN, tolerance 1e-5",
+    "resnet18: tensor 235 — relDiff 3e-2, tolerance 1e-3",
+  ]);
+  // Log y axis: value marks sit at y(relDiff); two finite rows fix the px-per-decade slope.
+  const marks = all(root, "rect.value").map((r) => Number(r.getAttribute("y")) + 2.5);
+  const finite = rows.map((r, i) => [Math.log10(r.relDiff), marks[i]]).filter(([l]) =>
+    Number.isFinite(l)
+  );
+  const slope = (finite[1][1] - finite[0][1]) / (finite[1][0] - finite[0][0]);
+  assert.ok(slope < 0, "larger errors are higher up");
+  for (const [l, yv] of finite) {
+    assert.ok(Math.abs(finite[0][1] + (l - finite[0][0]) * slope - yv) < 0.3);
+  }
+  assert.ok(Number(root.getAttribute("height")) < 520, "a few hundred rows stay one screen tall");
   assertMinFontSize(root);
   assertRenders(svg);
 });

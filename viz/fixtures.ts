@@ -197,6 +197,31 @@ export function syntheticVerify(): VerifyRow[] {
   }));
 }
 
+/**
+ * `count` verification rows in three groups, like the full verify harness writes: relDiff spread
+ * over decades by a seeded generator, every 7th row an exact zero, and two failures (one NaN).
+ */
+export function syntheticVerifyMany(count = 240, seed = 3): VerifyRow[] {
+  const u = seededUniform(seed);
+  const groups = ["kernels", "small", "resnet18"];
+  const rows = Array.from({ length: count }, (_, i): VerifyRow => {
+    const tolerance = i < count / 3 ? 1e-5 : 1e-3;
+    const relDiff = i % 7 === 0 ? 0 : tolerance * Math.pow(10, -0.3 - 4 * u());
+    return {
+      group: groups[Math.floor((3 * i) / count)],
+      name: `tensor ${i}`,
+      shape: [i % 5 + 1, 3],
+      maxAbsDiff: relDiff * 2,
+      relDiff,
+      tolerance,
+      ok: true,
+    };
+  });
+  rows[10] = { ...rows[10], relDiff: NaN, ok: false };
+  rows[count - 5] = { ...rows[count - 5], relDiff: 0.03, ok: false };
+  return rows;
+}
+
 /** A 32 × 32 RGB test image: smooth colour gradients plus a class-dependent square. */
 export function syntheticImage(seed: number, side = 32): Uint8Array {
   const img = new Uint8Array(side * side * 3);

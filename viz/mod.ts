@@ -30,14 +30,11 @@ export {
 } from "./training_charts.ts";
 export { pcaScatterChart, scatterChart, type ScatterOptions, tsneScatterChart } from "./scatter.ts";
 export { confusionHeatmap, contingencyHeatmap, orderClusters } from "./heatmaps.ts";
-export {
-  perClassAccuracyChart,
-  type PerClassInput,
-  verifyChart,
-  type VerifyChartOptions,
-} from "./bars.ts";
+export { perClassAccuracyChart, type PerClassInput } from "./bars.ts";
+export { verifyChart, type VerifyChartOptions } from "./verify_chart.ts";
 export { augmentationGallery, type GalleryOptions, imageSide, upscaleNearest } from "./gallery.ts";
 export { crc32, encodePng, pngDataUri, toBase64 } from "./png.ts";
+export { trainingLogFromJsonl } from "./log.ts";
 export {
   escapeHtml,
   type Figure,

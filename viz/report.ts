@@ -10,7 +10,8 @@ import type { ReportData, Results, TrainingLog, VariantResult } from "./types.ts
 import { collapseMonitorsChart, trainingCurvesChart } from "./training_charts.ts";
 import { pcaScatterChart, tsneScatterChart } from "./scatter.ts";
 import { confusionHeatmap, contingencyHeatmap } from "./heatmaps.ts";
-import { perClassAccuracyChart, verifyChart } from "./bars.ts";
+import { perClassAccuracyChart } from "./bars.ts";
+import { verifyChart } from "./verify_chart.ts";
 import { augmentationGallery } from "./gallery.ts";
 import { variantColor, variantLabel } from "./palette.ts";
 import { FONT_FAMILY, formatDuration, formatPercent } from "./svg.ts";
@@ -33,6 +34,11 @@ export interface Figure {
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
     .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
+/** A variant name made safe for a file name (letters, digits, '-', '_' only). */
+function fileSlug(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "") || "variant";
 }
 
 const SIMCLR_FIRST = (a: VariantResult, b: VariantResult) =>
@@ -86,7 +92,7 @@ export function renderFigures(data: ReportData): Figure[] {
     for (const v of variants) {
       if (!v.pca) continue;
       const pca = v.pca;
-      add("Representations", `pca-${v.name}.svg`, () => {
+      add("Representations", `pca-${fileSlug(v.name)}.svg`, () => {
         const ratio = pca.explainedRatio ?? [];
         return {
           caption: `PCA of ${
@@ -101,7 +107,7 @@ export function renderFigures(data: ReportData): Figure[] {
     for (const v of variants) {
       if (!v.tsne) continue;
       const tsne = v.tsne;
-      add("Representations", `tsne-${v.name}.svg`, () => ({
+      add("Representations", `tsne-${fileSlug(v.name)}.svg`, () => ({
         caption: `t-SNE of ${tsne.labels.length.toLocaleString("en")} ${
           variantLabel(v.name)
         } test features; ${

@@ -138,6 +138,8 @@ Deno.test("text from the data is escaped in the page and in the SVGs", () => {
     verify: [{ ...syntheticVerify()[0], name: "a<b> & 'c'" }],
     config: { note: "x < y & z" },
   };
+  data.results!.variants[1].name = "../raw pixels/x";
+  assert.ok(renderFigures(data).some((f) => f.fileName === "tsne-raw-pixels-x.svg"));
   const html = renderReport(data);
   checkWellFormedXml(html);
   assert.ok(!html.includes("<script>"));

@@ -140,6 +140,8 @@ export interface Results {
 
 /** One row of the backend verification (GPU backend vs reference backend on the same inputs). */
 export interface VerifyRow {
+  /** Optional group (e.g. `kernels` or a model name); the compact verify chart groups by it. */
+  group?: string;
   /** What was compared, e.g. `"conv2d forward"` or `"layer1.conv.weight grad"`. */
   name: string;
   /** Shape of the compared tensor. */
