@@ -153,13 +153,7 @@ async function main(): Promise<number> {
     subtitle: `${run} — ${config.model ?? results?.model ?? "?"} encoder, ${
       summary?.engine ?? results?.engine ?? ""
     }`,
-    log: log.steps.length > 0
-      ? {
-        steps: log.steps,
-        epochs: log.epochs,
-        featureDim: summary?.featureDim ?? results?.featureDim ?? 1,
-      }
-      : undefined,
+    log,
     results: results
       ? { classNames: results.classNames, variants: results.variants as VariantResult[] }
       : undefined,
