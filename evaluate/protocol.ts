@@ -172,6 +172,8 @@ export async function evaluateRepresentation(
     const embedding = await tsne(x, rows.length, dim, {
       rng: new Rng(seed + 5),
       backend,
+      // Perplexity 30 needs more than 91 points; tiny subsets (quick checks) get a smaller one.
+      perplexity: Math.min(30, Math.floor((rows.length - 2) / 3)),
       iterations,
       onProgress: (p) => stage(`t-SNE KL ${p.kl.toFixed(3)}`, p.iteration / iterations),
     });
