@@ -1,7 +1,8 @@
 /**
  * Micro-benchmark of the TF.js backend: conv2d forward and both composed gradients on typical
  * ResNet-18/CIFAR layers (in views/s, one view = one image of the batch), the engine's stock
- * `Conv2DBackpropInput`/`Conv2DBackpropFilter` kernels where it has them, and a 1024³ matMul.
+ * `Conv2DBackpropInput`/`Conv2DBackpropFilter` kernels where it has them, batch-norm style sums
+ * and broadcasts (composed vs stock), and a 1024³ matMul.
  *
  * Usage: `deno run -A backend-gpu/bench.ts [--engine wasm] [--batch 256] [--reps 3]`
  *
@@ -138,13 +139,35 @@ async function main(): Promise<void> {
     [x, w, dy].forEach((t) => gpu.dispose(t));
   }
 
+  // Batch-norm style reductions and their backward broadcast, composed vs stock.
+  const act = gpu.upload(random(n * 32 * 32 * 64), [n, 32, 32, 64]);
+  const chan = gpu.upload(random(64), [1, 1, 1, 64]);
+  const [tAct, tChan] = [act, chan].map((t) => (t as unknown as { tensor: tf.Tensor }).tensor);
+  const line = (what: string, sec: number) =>
+    console.log(
+      `${`[${n},32,32,64]`.padEnd(24)} ${what.padEnd(22)} ${
+        (sec * 1000).toFixed(0).padStart(6)
+      } ms`,
+    );
+  line(
+    "sum over n,h,w",
+    await time(reps, timed(gpu, () => gpu.reduce("sum", act, [0, 1, 2], true))),
+  );
+  line("sum (stock tf.sum)", await time(reps, timedTf(() => tf.sum(tAct, [0, 1, 2], true))));
+  line("broadcastTo", await time(reps, timed(gpu, () => gpu.broadcastTo(chan, act.shape))));
+  line("broadcastTo (stock)", await time(reps, timedTf(() => tf.broadcastTo(tChan, tAct.shape))));
+  [act, chan].forEach((t) => gpu.dispose(t));
+
   const size = 1024;
   const a = gpu.upload(random(size * size), [size, size]);
   const b = gpu.upload(random(size * size), [size, size]);
-  const s = await time(reps, timed(gpu, () => gpu.matMul(a, b, false, false)));
-  console.log(
-    `matMul ${size}³: ${(s * 1000).toFixed(0)} ms, ${(2 * size ** 3 / s / 1e9).toFixed(1)} GFLOP/s`,
-  );
+  for (const [ta, tb] of [[false, false], [true, false], [false, true]]) {
+    const s = await time(reps, timed(gpu, () => gpu.matMul(a, b, ta, tb)));
+    console.log(
+      `matMul ${size}³ transposeA=${ta} transposeB=${tb}: ${(s * 1000).toFixed(0)} ms, ` +
+        `${(2 * size ** 3 / s / 1e9).toFixed(1)} GFLOP/s`,
+    );
+  }
   [a, b].forEach((t) => gpu.dispose(t));
 }
 

@@ -1,11 +1,13 @@
 /**
  * Kernels that TF.js lacks, is slow at, or disagrees with the reference on, composed from TF.js
- * ops that every engine has: both convolution gradients as forward convolutions, and a max-pool
- * gradient that routes ties to the first maximum.
+ * ops that every engine has: both convolution gradients as forward convolutions, a max-pool
+ * gradient that routes ties to the first maximum, and (wasm only) a long sum and a broadcast that
+ * avoid that engine's slow and inexact stock kernels.
  *
  * Every function here takes and returns plain `tf.Tensor`s and disposes its own intermediates
- * (`tf.tidy`), so callers only own the result. Only rank ≤ 4 ops are used because the WebGPU
- * engine returned zeros for rank-5/6 pads on lavapipe.
+ * (`tf.tidy`), so callers only own the result. Slices, pads and concats stay at rank ≤ 4: the
+ * WebGPU engine returned zeros for rank-5/6 pads on lavapipe, and wasm runs rank > 4 slices and
+ * every `StridedSlice` element by element in JavaScript.
  *
  * @module
  */
@@ -168,7 +170,10 @@ export function conv2dGradInput(
           row.push(tf.zeros([n, qh, qw, cin])); // no tap of the filter lands on this phase
           continue;
         }
-        const sub = tf.stridedSlice(w, [ph, pw, 0, 0], w.shape, [stride, stride, 1, 1]);
+        // Taps w[φh + m·s, φw + m'·s] by gathers (wasm's StridedSlice runs in JavaScript).
+        const taps = (phase: number, count: number) =>
+          tf.tensor1d(Array.from({ length: count }, (_, m) => phase + m * stride), "int32");
+        const sub = tf.gather(tf.gather(w, taps(ph, mh), 0), taps(pw, mw), 1);
         // out[q] = Σ_m dy[q − m]·w[φ + m·s]: pad dy by m − 1 before, crop/pad to qh rows after.
         row.push(convSigned(dy, flipSwap(sub as tf.Tensor4D), [mh - 1, qh - oh, mw - 1, qw - ow]));
       }
@@ -210,12 +215,46 @@ export function conv2dGradFilter(
 }
 
 /**
+ * The strided views `x[:, a + i·s, b + j·s, :]` (`i < oh`, `j < ow`) of an NHWC tensor built from
+ * rank-4 slices of a reshaped copy: TF.js wasm's `StridedSlice` (and every slice of rank > 4) runs
+ * element by element in JavaScript, 260 ms for a `[256,16,16,32]` view against 25 ms this way.
+ * For offsets `a = q·s + φ` the input is cropped/padded to start at row `q·s` and span `oh·s`
+ * rows, viewed as `[n·oh, s, ow, s·c]`, and phase `(φa, φb)` is one slice of that.
+ */
+class StridedViews {
+  readonly #bases = new Map<string, tf.Tensor4D>();
+  constructor(
+    readonly x: tf.Tensor4D,
+    readonly stride: number,
+    readonly oh: number,
+    readonly ow: number,
+  ) {}
+
+  /** The view at offset `(a, b)`, `[n,oh,ow,c]` (owned by the enclosing `tf.tidy`). */
+  at(a: number, b: number): tf.Tensor4D {
+    const { x, stride: s, oh, ow } = this;
+    const [n, h, w, c] = x.shape;
+    const qa = Math.floor(a / s), qb = Math.floor(b / s);
+    const key = `${qa},${qb}`;
+    let base = this.#bases.get(key);
+    if (base === undefined) {
+      const grid = signedPad(x, [-qa * s, qa * s + oh * s - h, -qb * s, qb * s + ow * s - w]);
+      base = tf.reshape(grid, [n * oh, s, ow, s * c]);
+      this.#bases.set(key, base);
+    }
+    const view = tf.slice(base, [0, a % s, 0, (b % s) * c], [n * oh, 1, ow, c]);
+    return tf.reshape(view, [n, oh, ow, c]);
+  }
+}
+
+/**
  * Max-pool gradient ("VALID" windows) that sends each window's `dy` to the FIRST maximum of the
  * window in row-major order, matching the reference backend. TF.js's own `MaxPoolGrad` kernel
  * (wasm and webgpu, measured) sends it to the LAST maximum on ties, so it is not used.
  *
- * For every window offset `(a,b)` the strided view `x[:, a::s, b::s, :]` is compared with `y`; a
- * position wins if it equals the max and no earlier offset already won. Non-overlapping windows
+ * For every window offset `(a,b)` the strided view `x[:, a::s, b::s, :]` (see `StridedViews`) is
+ * compared with `y`; a position wins if it equals the max and no earlier offset already won.
+ * Non-overlapping windows
  * (`size === stride`) interleave the per-offset results with concats; overlapping ones scatter each
  * offset by dilation and sum.
  *
@@ -240,20 +279,16 @@ export function maxPoolGradFirst(
     );
   }
   return tf.tidy(() => {
-    let taken: tf.Tensor4D | null = null;
+    const views = new StridedViews(x, stride, oh, ow);
+    // `rest` is dy where no earlier offset took the window yet, else 0 (exact: factors are 0/1).
+    let rest: tf.Tensor4D = dy;
     const parts: tf.Tensor4D[] = []; // row-major over (a, b)
     for (let a = 0; a < size; a++) {
       for (let b = 0; b < size; b++) {
-        const view = tf.stridedSlice(
-          x,
-          [0, a, b, 0],
-          [n, a + (oh - 1) * stride + 1, b + (ow - 1) * stride + 1, c],
-          [1, stride, stride, 1],
-        ) as tf.Tensor4D;
-        const isMax = tf.cast(tf.equal(view, y), "float32") as tf.Tensor4D;
-        const wins: tf.Tensor4D = taken === null ? isMax : tf.mul(isMax, tf.sub(1, taken));
-        taken = taken === null ? wins : tf.add(taken, wins);
-        parts.push(tf.mul(dy, wins));
+        const isMax = tf.cast(tf.equal(views.at(a, b), y), "float32");
+        const part: tf.Tensor4D = tf.mul(rest, isMax);
+        parts.push(part);
+        if (a < size - 1 || b < size - 1) rest = tf.sub(rest, part);
       }
     }
     if (size === stride) {
@@ -312,8 +347,8 @@ function blockOf(r: number): number {
  * whenever the reduced axes are not innermost (600 ms for a `[512,32,32,64]` batch-norm sum).
  *
  * Contiguous reduced axes are viewed as `[A, R, C]` (A kept axes before, C after). With `C > 1` the
- * sum is a matrix product with ones (XNNPACK GEMM, no transpose); with `C = 1` it is a last-axis
- * `tf.sum`. Long reductions go in two levels, blocks of `B ≈ √R` then across blocks, which brings
+ * sum is a matrix product `viewᵀ·ones` (XNNPACK GEMM, 3 ms for 2M floats against 17 ms); with
+ * `C = 1` it is a last-axis `tf.sum`. Long reductions go in two levels, blocks of `B ≈ √R` then across blocks, which brings
  * the error to the `2√R·ε` level. Non-contiguous axes fall back to `tf.sum`.
  */
 export function wasmSum(x: tf.Tensor, axes: readonly number[], keepDims: boolean): tf.Tensor {
@@ -340,15 +375,40 @@ export function wasmSum(x: tf.Tensor, axes: readonly number[], keepDims: boolean
       const inner = tf.sum(tf.reshape(view, [a, outer, block]), 2);
       total = outer === 1 ? inner : tf.sum(inner, 1);
     } else {
-      // Level 1 adds the blocks row-wise (Σ_k view[a, k·B + b, c] for every (b, c)), level 2 the
-      // B rows of the result.
+      // Level 1 adds the blocks (Σ_k view[a, k·B + b, c] for every (b, c)), level 2 the B rows
+      // of the result. The data is the transposed LEFT operand and ones the right one: XNNPACK
+      // packs the right operand on first use of each tensor, which cost 12 ms for 2M floats.
+      const sumRows = (m: tf.Tensor3D) => {
+        const ones = tf.ones([1, m.shape[1], 1]) as tf.Tensor3D;
+        return tf.reshape(tf.matMul(m, ones, true, false), [m.shape[0], m.shape[2]]);
+      };
       const acrossBlocks = outer === 1
-        ? view
-        : tf.matMul(tf.ones([a, 1, outer]), tf.reshape(view, [a, outer, block * c]));
-      total = block === 1
-        ? acrossBlocks
-        : tf.matMul(tf.ones([a, 1, block]), tf.reshape(acrossBlocks, [a, block, c]));
+        ? tf.reshape(view, [a, block * c])
+        : sumRows(tf.reshape(view, [a, outer, block * c]));
+      total = block === 1 ? acrossBlocks : sumRows(tf.reshape(acrossBlocks, [a, block, c]));
     }
     return tf.reshape(total, outShape);
+  });
+}
+
+/**
+ * `tf.broadcastTo` for the wasm engine, whose `Tile`-based broadcast took 1.8 s for
+ * `[1,1,1,64]` → `[512,32,32,64]` (the backward of every batch-norm mean). Broadcasting over
+ * leading axes only is an outer product with ones (exact: every output is `1·x`, 27 ms); any other
+ * pattern is `0 + x` with NumPy broadcasting (exact except that −0 becomes +0, 70 ms).
+ */
+export function wasmBroadcastTo(x: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  const rank = shape.length;
+  const padded = [...new Array<number>(rank - x.rank).fill(1), ...x.shape];
+  let split = rank; // shape[split..] equals x's trailing axes
+  while (split > 0 && padded[split - 1] === shape[split - 1]) split--;
+  return tf.tidy(() => {
+    if (padded.slice(0, split).every((d) => d === 1)) {
+      const outer = shape.slice(0, split).reduce((p, d) => p * d, 1);
+      const inner = x.size;
+      if (outer === 1) return tf.reshape(tf.clone(x), [...shape]);
+      return tf.reshape(tf.matMul(tf.ones([outer, 1]), tf.reshape(x, [1, inner])), [...shape]);
+    }
+    return tf.add(tf.zeros([...shape]), x);
   });
 }

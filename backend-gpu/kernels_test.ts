@@ -1,6 +1,6 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
 import type { DeviceTensor, Shape } from "@simclr/core";
-import { assertClose, ENGINE_CASES } from "./test_util.ts";
+import { assertClose, ENGINE_CASES, randomArray } from "./test_util.ts";
 import type { GpuBackend } from "./mod.ts";
 
 /** Uploads, runs `f`, reads the result and disposes everything; returns [shape, values]. */
@@ -18,6 +18,41 @@ async function run(
 }
 
 const A23 = [1, 2, 3, 4, 5, 6]; // [[1,2,3],[4,5,6]]
+
+/** Row-major multi-index of `flat` in `shape`. */
+function unravel(flat: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let i = shape.length - 1; i >= 0; i--) {
+    idx[i] = flat % shape[i];
+    flat = Math.floor(flat / shape[i]);
+  }
+  return idx;
+}
+
+/** Row-major flat index of `idx` in `shape`. */
+function ravel(idx: readonly number[], shape: readonly number[]): number {
+  return idx.reduce((f, v, i) => f * shape[i] + v, 0);
+}
+
+/** Float64 sum over `axes`, kept as size 1. */
+function refSum(x: Float32Array, shape: number[], axes: number[]): Float64Array {
+  const out = shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const y = new Float64Array(out.reduce((p, d) => p * d, 1));
+  for (let f = 0; f < x.length; f++) {
+    y[ravel(unravel(f, shape).map((v, i) => (axes.includes(i) ? 0 : v)), out)] += x[f];
+  }
+  return y;
+}
+
+/** NumPy broadcast of `x` from `from` to `to` by index arithmetic. */
+function refBroadcast(x: number[], from: number[], to: number[]): number[] {
+  const lead = to.length - from.length;
+  const size = to.reduce((p, d) => p * d, 1);
+  return Array.from({ length: size }, (_, f) => {
+    const idx = unravel(f, to).slice(lead).map((v, i) => (from[i] === 1 ? 0 : v));
+    return x[ravel(idx, from)];
+  });
+}
 
 /** Zero padding by index arithmetic, for shapes too big to write out by hand. */
 function refPad(x: number[], shape: number[], pads: [number, number][]): [Shape, number[]] {
@@ -204,6 +239,50 @@ for (const c of ENGINE_CASES) {
       () => gpu.reduce("sum", gpu.upload(new Float32Array(2), [2]), [1], false),
       /out of range/,
     );
+  });
+
+  test("long sums: every axis pattern within 1e-6 of float64 (catches naive float32 sums)", async (gpu) => {
+    // [shape, axes]: a=1 with blocks, a>1 and c>1 with blocks, last axis, a prime length (padded),
+    // short, and non-contiguous axes.
+    const cases: [number[], number[]][] = [
+      [[65536], [0]],
+      [[16, 32, 32, 3], [0, 1, 2]],
+      [[2, 3, 50, 50, 4], [2, 3]],
+      [[2, 8192], [1]],
+      [[3, 4099, 2], [1]],
+      [[7, 5], [0]],
+      [[4, 64, 3, 8], [0, 2]],
+    ];
+    for (const [k, [shape, axes]] of cases.entries()) {
+      // Mean 3 keeps sums away from 0, so the relative error measures the summation itself.
+      const x = randomArray(shape.reduce((p, d) => p * d, 1), 40 + k).map((v) => v + 3);
+      const [outShape, got] = await run(
+        gpu,
+        [[Array.from(x), shape]],
+        (t) => gpu.reduce("sum", t, axes, true),
+      );
+      deepEqual(outShape, shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+      assertClose(got, refSum(x, shape, axes), 1e-6, `${c.engine} sum [${shape}] over [${axes}]`);
+    }
+  });
+
+  test("broadcastTo: leading, inner and scalar patterns", async (gpu) => {
+    const cases: [number[], number[]][] = [
+      [[5], [3, 4, 5]],
+      [[1, 1, 5], [3, 4, 5]],
+      [[3, 1, 2], [3, 4, 2]],
+      [[3, 1], [2, 3, 4]],
+      [[], [2, 3]],
+      [[2, 3], [2, 3]],
+    ];
+    for (const [k, [from, to]] of cases.entries()) {
+      const x = Array.from(randomArray(from.reduce((p, d) => p * d, 1), 60 + k));
+      deepEqual(
+        await run(gpu, [[x, from]], (t) => gpu.broadcastTo(t, to)),
+        [to, refBroadcast(x, from, to)],
+        `${c.engine} broadcast [${from}] to [${to}]`,
+      );
+    }
   });
 
   test("broadcastTo, reshape, transpose", async (gpu) => {

@@ -35,6 +35,17 @@
  * lavapipe are avoided: pads of rank > 4 returned zeros (rewritten as rank ≤ 4 pads), and `addN`
  * of more inputs than the per-stage storage-buffer limit (8) wrote nothing (summed in groups of 4).
  *
+ * wasm only: `reduce("sum")` over contiguous axes is a two-level `viewᵀ·ones` matrix product
+ * (the stock sum accumulated sequentially in float32 — batch norm's backward amplified that to 1%
+ * gradient differences from the reference in early ResNet layers — and transposed first: 17 ms
+ * against 3 ms for a `[32,32,32,64]` batch-norm sum), and `broadcastTo` is an outer product with
+ * ones or `0 + x` (the stock Tile-based one took 1.8 s for `[1,1,1,64]` → `[512,32,32,64]`).
+ * `matMul` with a transpose flag transposes explicitly first (the flagged kernel skips XNNPACK:
+ * 2 against 27 GFLOP/s at 1024³), and strided views are rank-4 slices (wasm's `StridedSlice` and
+ * slices of rank > 4 run element by element in JavaScript, ~1 s per 2M elements — so core should
+ * keep its own slices at rank ≤ 4). `binary("maximum")` stays stock although it is slow on wasm (330 ms at 33M elements, 2.7 s with
+ * broadcasting) because core only uses it on small tensors.
+ *
  * Memory: the wasm engine's heap is capped at 4 GiB (wasm32); past it a kernel traps and the
  * backend throws an error saying so (the engine is unusable afterwards), so pick the batch size
  * accordingly. {@linkcode GpuBackend.liveTensors} counts TF.js tensors of the whole process.
