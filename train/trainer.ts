@@ -230,13 +230,23 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
         "img/s": imagesPerSec.toFixed(1),
       });
 
-      if (step % stepsPerEpoch === 0) {
+      ctx.onStep?.(step);
+      const elapsedMin = (performance.now() - sessionStart) / 60000;
+      if (step < totalSteps && c.maxMinutes > 0 && elapsedMin >= c.maxMinutes) {
+        stopped = "time-budget";
+      } else if (step < totalSteps && ctx.stopSignal?.requested) {
+        stopped = "interrupt";
+      }
+      const epochEnd = step % stepsPerEpoch === 0;
+      if (epochEnd || stopped !== "done") {
+        // Monitors at every epoch end, and at a stop so a short session still reports them.
         bar?.finish();
         bar = undefined;
         const done = step / stepsPerEpoch;
         const monitors = await probeMonitors(g, model, ctx.data, augmentConfig);
         let knnAccuracy: number | undefined;
-        if (c.knnEvery > 0 && (done % c.knnEvery === 0 || step === totalSteps)) {
+        const knnDue = epochEnd ? done % c.knnEvery === 0 : true;
+        if (c.knnEvery > 0 && (knnDue || step === totalSteps)) {
           knnAccuracy = await knnMonitor(model, ctx.data, nTrain);
         }
         const record: EpochRecord = {
@@ -251,25 +261,16 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
         };
         await writeRecord(record);
         log(
-          `epoch ${done}: loss ${record.loss.toFixed(4)}  feature std ${
-            monitors.featureStd.toFixed(4)
-          }  align ${monitors.alignment.toFixed(3)}  unif ${monitors.uniformity.toFixed(3)}` +
+          `epoch ${Number.isInteger(done) ? done : done.toFixed(2)}: loss ${
+            record.loss.toFixed(4)
+          }  feature std ${monitors.featureStd.toFixed(4)}  align ${
+            monitors.alignment.toFixed(3)
+          }  unif ${monitors.uniformity.toFixed(3)}` +
             (knnAccuracy !== undefined ? `  kNN ${(100 * knnAccuracy).toFixed(1)}%` : "") +
             `  ${record.imagesPerSec.toFixed(1)} img/s`,
         );
-        epochLossSum =
-          epochLossCount =
-          epochImages =
-          epochSeconds =
-            0;
-        await save(step === totalSteps ? "final" : "epoch");
-      }
-      ctx.onStep?.(step);
-      const elapsedMin = (performance.now() - sessionStart) / 60000;
-      if (step < totalSteps && c.maxMinutes > 0 && elapsedMin >= c.maxMinutes) {
-        stopped = "time-budget";
-      } else if (step < totalSteps && ctx.stopSignal?.requested) {
-        stopped = "interrupt";
+        epochLossSum = epochLossCount = epochImages = epochSeconds = 0;
+        if (stopped === "done") await save(step === totalSteps ? "final" : "epoch");
       }
       if (stopped !== "done") {
         bar?.finish();
