@@ -15,12 +15,19 @@ export interface BuildOptions {
   cacheDir?: string;
   /** Recompile even when a cached library exists. */
   force?: boolean;
+  /**
+   * Target CPU for `-march`; default `$SIMCLR_NATIVE_MARCH` or `native`. E.g. `haswell` builds
+   * the AVX2 kernels and `x86-64` the SSE2 ones, to test those paths on an AVX-512 machine.
+   */
+  march?: string;
 }
 
-/** Compiler flags: `-march=native` because the library is built on the machine that runs it. */
+/**
+ * Compiler flags besides `-march` (which defaults to `native`: the library is built on the
+ * machine that runs it).
+ */
 export const COMPILE_FLAGS: readonly string[] = [
   "-O3",
-  "-march=native",
   "-fopenmp",
   "-fPIC",
   "-shared",
@@ -35,8 +42,12 @@ const INSTALL_HINT = "install it with `apt-get install -y g++` (Debian package g
   "brings libgomp for OpenMP) or point $CXX at another C++ compiler";
 
 async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 /** The CPU model and feature flags: a library built with -march=native is only valid there. */
@@ -53,10 +64,16 @@ async function cpuSignature(): Promise<string> {
 
 async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
   try {
-    return await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+    return await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new Error(`native backend: C++ compiler "${cmd}" not found; ${INSTALL_HINT}`);
+      throw new Error(
+        `native backend: C++ compiler "${cmd}" not found; ${INSTALL_HINT}`,
+      );
     }
     throw e;
   }
@@ -67,18 +84,34 @@ async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
  * library for this source, these flags, this compiler and this CPU. Throws an error naming the
  * missing compiler (and the apt package to install) or quoting the compiler's messages.
  */
-export async function buildNativeLibrary(opts: BuildOptions = {}): Promise<string> {
+export async function buildNativeLibrary(
+  opts: BuildOptions = {},
+): Promise<string> {
   if (SOURCE.protocol !== "file:") {
-    throw new Error(`native backend: kernel source ${SOURCE.href} is not a local file`);
+    throw new Error(
+      `native backend: kernel source ${SOURCE.href} is not a local file`,
+    );
   }
   const compiler = opts.compiler ?? Deno.env.get("CXX") ?? "g++";
   const version = await run(compiler, ["--version"]);
   if (!version.success) {
-    throw new Error(`native backend: "${compiler} --version" failed; ${INSTALL_HINT}`);
+    throw new Error(
+      `native backend: "${compiler} --version" failed; ${INSTALL_HINT}`,
+    );
   }
+  const march = opts.march ?? Deno.env.get("SIMCLR_NATIVE_MARCH") ?? "native";
+  if (!/^[\w.-]+$/.test(march)) {
+    throw new Error(`native backend: -march value "${march}" is not a CPU name`);
+  }
+  const flags = [...COMPILE_FLAGS, `-march=${march}`];
   const source = await Deno.readTextFile(SOURCE);
   const key = await sha256Hex(
-    [source, COMPILE_FLAGS.join(" "), new TextDecoder().decode(version.stdout), await cpuSignature()]
+    [
+      source,
+      flags.join(" "),
+      new TextDecoder().decode(version.stdout),
+      await cpuSignature(),
+    ]
       .join("\n--\n"),
   );
   const dir = opts.cacheDir ?? new URL("./.build/", import.meta.url).pathname;
@@ -93,12 +126,19 @@ export async function buildNativeLibrary(opts: BuildOptions = {}): Promise<strin
   }
   await Deno.mkdir(dir, { recursive: true });
   const tmp = `${lib}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const out = await run(compiler, [...COMPILE_FLAGS, "-o", tmp, SOURCE.pathname]);
+  const out = await run(compiler, [
+    ...flags,
+    "-o",
+    tmp,
+    SOURCE.pathname,
+  ]);
   if (!out.success) {
     await Deno.remove(tmp).catch(() => {});
     const msg = new TextDecoder().decode(out.stderr).trim();
     const hint = /omp\.h|fopenmp|lgomp/.test(msg) ? ` (OpenMP missing: ${INSTALL_HINT})` : "";
-    throw new Error(`native backend: compiling ${SOURCE.pathname} failed${hint}:\n${msg}`);
+    throw new Error(
+      `native backend: compiling ${SOURCE.pathname} failed${hint}:\n${msg}`,
+    );
   }
   await Deno.rename(tmp, lib);
   return lib;

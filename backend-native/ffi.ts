@@ -1,24 +1,37 @@
 /**
  * The C entry points of `csrc/kernels.cpp` as Deno FFI symbol definitions, and the loader.
- * Integer arrays (shapes, strides, geometry) travel as one `Int32Array` "buffer" argument.
+ * Integer arrays (shapes, strides, geometry) travel as one `Int32Array` "buffer" argument; counts
+ * and offsets are 32-bit, so a tensor holds fewer than 2³¹ elements (checked on allocation).
  *
  * @module
  */
 
 /** Symbol table handed to `Deno.dlopen`. */
 export const SYMBOLS = {
-  nb_alloc: { parameters: ["i64"], result: "pointer" },
+  nb_alloc: { parameters: ["i32"], result: "pointer" },
   nb_free: { parameters: ["pointer"], result: "void" },
   nb_set_threads: { parameters: ["i32"], result: "void" },
   nb_get_threads: { parameters: [], result: "i32" },
   nb_simd_width: { parameters: [], result: "i32" },
-  nb_fill: { parameters: ["pointer", "i64", "f32"], result: "void" },
-  nb_copy: { parameters: ["pointer", "pointer", "i64"], result: "void" },
+  nb_fill: { parameters: ["pointer", "i32", "f32"], result: "void" },
+  nb_copy: { parameters: ["pointer", "pointer", "i32"], result: "void" },
   nb_matmul: {
-    parameters: ["pointer", "pointer", "pointer", "i32", "i32", "i32", "i32", "i32"],
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+    ],
     result: "void",
   },
-  nb_conv2d: { parameters: ["pointer", "pointer", "pointer", "buffer"], result: "void" },
+  nb_conv2d: {
+    parameters: ["pointer", "pointer", "pointer", "buffer"],
+    result: "void",
+  },
   nb_conv2d_grad_input: {
     parameters: ["pointer", "pointer", "pointer", "buffer"],
     result: "void",
@@ -28,18 +41,30 @@ export const SYMBOLS = {
     result: "void",
   },
   nb_maxpool: { parameters: ["pointer", "pointer", "buffer"], result: "void" },
-  nb_maxpool_grad: { parameters: ["pointer", "pointer", "pointer", "buffer"], result: "void" },
-  nb_unary: { parameters: ["i32", "pointer", "pointer", "i64"], result: "void" },
-  nb_binary: { parameters: ["i32", "pointer", "pointer", "pointer", "buffer"], result: "void" },
+  nb_maxpool_grad: {
+    parameters: ["pointer", "pointer", "pointer", "buffer"],
+    result: "void",
+  },
+  nb_unary: {
+    parameters: ["i32", "pointer", "pointer", "i32"],
+    result: "void",
+  },
+  nb_binary: {
+    parameters: ["i32", "pointer", "pointer", "pointer", "buffer"],
+    result: "void",
+  },
   nb_copy_strided: {
-    parameters: ["pointer", "i64", "pointer", "i64", "buffer"],
+    parameters: ["pointer", "i32", "pointer", "i32", "buffer"],
     result: "void",
   },
   nb_gather: {
-    parameters: ["pointer", "pointer", "i64", "i64", "i64", "buffer", "i64"],
+    parameters: ["pointer", "pointer", "i32", "i32", "i32", "buffer", "i32"],
     result: "void",
   },
-  nb_reduce: { parameters: ["i32", "pointer", "pointer", "buffer"], result: "void" },
+  nb_reduce: {
+    parameters: ["i32", "pointer", "pointer", "buffer"],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions. */
@@ -50,9 +75,12 @@ export function loadLibrary(path: string): Deno.DynamicLibrary<typeof SYMBOLS> {
   try {
     return Deno.dlopen(path, SYMBOLS);
   } catch (e) {
-    const hint = e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied
+    const hint = e instanceof Deno.errors.NotCapable ||
+        e instanceof Deno.errors.PermissionDenied
       ? " (run deno with --allow-ffi, or -A)"
       : "";
-    throw new Error(`native backend: cannot load ${path}${hint}: ${(e as Error).message}`);
+    throw new Error(
+      `native backend: cannot load ${path}${hint}: ${(e as Error).message}`,
+    );
   }
 }

@@ -191,7 +191,14 @@ async function main(): Promise<number> {
     matmul.push({ backend: backend.name, gflops });
     console.error(`${backend.name}: matMul 1024³ ${gflops.toFixed(1)} GFLOP/s`);
     for (const m of models) {
-      const row = await benchStep(backend, m, batchOf(m), steps);
+      let row: BenchRow;
+      try {
+        row = await benchStep(backend, m, batchOf(m), steps);
+      } catch (e) {
+        // e.g. the wasm engine's 4 GiB cap with ResNet-18; it is unusable afterwards.
+        console.error(`bench: ${backend.name} ${m} failed: ${(e as Error).message.split("\n")[0]}`);
+        break;
+      }
       rows.push(row);
       console.error(
         `${backend.name} ${m} batch ${row.batch}: ${row.stepSeconds.toFixed(2)} s/step, ` +

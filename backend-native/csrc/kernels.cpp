@@ -10,11 +10,14 @@
 // results stay within ~1e-6 relative of the float64 reference.
 
 #include <omp.h>
-#include <sys/mman.h>
+#if defined(__SSE__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -58,6 +61,10 @@ static void* grow(Scratch& s, size_t bytes) {
     free(s.p);
     size_t b = (bytes + 4095) & ~size_t(4095);
     s.p = aligned_alloc(64, b);
+    if (!s.p) {
+      fprintf(stderr, "native backend: out of memory allocating %zu bytes of scratch\n", b);
+      abort();
+    }
     s.bytes = b;
   }
   return s.p;
@@ -86,16 +93,12 @@ extern "C" {
 // ---------------------------------------------------------------------------------------------
 // Memory and threads.
 
-/** Allocates `bytes` (64-byte aligned; 2 MiB aligned and huge-page advised when large). */
-void* nb_alloc(i64 bytes) {
-  size_t b = (size_t)std::max<i64>(bytes, 64);
-  if (b >= (size_t(2) << 20)) {
-    size_t huge = size_t(2) << 20;
-    b = (b + huge - 1) & ~(huge - 1);
-    void* p = aligned_alloc(huge, b);
-    if (p) madvise(p, b, MADV_HUGEPAGE);
-    return p;
-  }
+/**
+ * Allocates `floats` floats, 64-byte aligned. (No huge-page advice: on the VMs this runs on,
+ * faulting in a huge page costs more than the TLB misses it saves.)
+ */
+void* nb_alloc(int floats) {
+  size_t b = std::max<size_t>((size_t)std::max(floats, 0) * sizeof(float), 64);
   b = (b + 63) & ~size_t(63);
   return aligned_alloc(64, b);
 }
@@ -112,13 +115,14 @@ int nb_get_threads(void) { return g_threads; }
 /** The SIMD width in floats the library was compiled for (16 means AVX-512). */
 int nb_simd_width(void) { return VL; }
 
-void nb_fill(float* dst, i64 n, float value) {
+void nb_fill(float* dst, int n, float value) {
   int nt = threads_for((double)n, 1 << 18);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (i64 i = 0; i < n; i++) dst[i] = value;
 }
 
-void nb_copy(float* dst, const float* src, i64 n) {
+void nb_copy(float* dst, const float* src, int n_) {
+  i64 n = n_;
   int nt = threads_for((double)n, 1 << 19);
   if (nt == 1) {
     memcpy(dst, src, n * sizeof(float));
@@ -377,40 +381,90 @@ static Conv conv_from(const int* d) {
   return Conv{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11]};
 }
 
+/**
+ * Calls `fn(k, src, len)` for consecutive pieces of output pixel `pix`'s im2col row restricted
+ * to k in [k0, k1): `src` points at the `len` input values for k..k+len-1, or is null where the
+ * window hangs over the zero padding. A filter row lying wholly inside the image is one piece
+ * (kW·cin contiguous NHWC values).
+ */
+template <class Fn>
+static inline void im2col_runs(const float* x, const Conv& g, int pix, int k0, int k1, Fn&& fn) {
+  const int C = g.inC, rowLen = g.kW * C;
+  const int ox = pix % g.outW, t = pix / g.outW;
+  const int oy = t % g.outH, b = t / g.outH;
+  const int iy0 = oy * g.stride - g.padH, ix0 = ox * g.stride - g.padW;
+  const float* img = x + (i64)b * g.inH * g.inW * C;
+  const bool rowInside = ix0 >= 0 && ix0 + g.kW <= g.inW;
+  int ky = k0 / rowLen;
+  for (int rs = ky * rowLen; rs < k1; rs += rowLen, ky++) {
+    const int a = std::max(k0, rs), e = std::min(k1, rs + rowLen);
+    const int iy = iy0 + ky;
+    if (iy < 0 || iy >= g.inH) {
+      fn(a, nullptr, e - a);
+      continue;
+    }
+    // img + rowOff + k is x[iy, ix0 + kx, ci] for k = rs + kx*C + ci.
+    const i64 rowOff = ((i64)iy * g.inW + ix0) * C - rs;
+    if (rowInside) {
+      fn(a, img + rowOff + a, e - a);
+      continue;
+    }
+    int kx = (a - rs) / C;
+    for (int ts = rs + kx * C; ts < e; ts += C, kx++) {
+      const int ta = std::max(a, ts), te = std::min(e, ts + C);
+      const int ix = ix0 + kx;
+      fn(ta, ix < 0 || ix >= g.inW ? nullptr : img + rowOff + ta, te - ta);
+    }
+  }
+}
+
 /** Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. */
 static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
                           float* dst) {
-  const int C = g.inC;
   for (int s = 0; s < mc; s += MR) {
-    int mr = std::min(MR, mc - s);
+    const int mr = std::min(MR, mc - s);
     float* d = dst + (i64)s * kc;
     for (int i = 0; i < MR; i++) {
       if (i >= mr) {
         for (int p = 0; p < kc; p++) d[p * MR + i] = 0.0f;
         continue;
       }
-      int row = ic + s + i;
-      int ox = row % g.outW, t = row / g.outW;
-      int oy = t % g.outH, b = t / g.outH;
-      int iy0 = oy * g.stride - g.padH, ix0 = ox * g.stride - g.padW;
-      const float* img = x + (i64)b * g.inH * g.inW * C;
-      int k = pc, end = pc + kc;
-      int tap = k / C, ci = k % C;
-      while (k < end) {
-        int ky = tap / g.kW, kx = tap % g.kW;
-        int run = std::min(C - ci, end - k);
-        int iy = iy0 + ky, ix = ix0 + kx;
+      im2col_runs(x, g, ic + s + i, pc, pc + kc, [&](int k, const float* src, int len) {
         float* dd = d + (k - pc) * MR + i;
-        if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW) {
-          const float* src = img + ((i64)iy * g.inW + ix) * C + ci;
-          for (int r = 0; r < run; r++) dd[r * MR] = src[r];
+        if (src)
+          for (int r = 0; r < len; r++) dd[r * MR] = src[r];
+        else
+          for (int r = 0; r < len; r++) dd[r * MR] = 0.0f;
+      });
+    }
+  }
+}
+
+/**
+ * Packs im2col rows (pixels) [pc, pc+kc) x all K columns as a B panel: NR-column strips,
+ * zero-padded to a multiple of NR.
+ */
+static void pack_B_im2col(const float* x, const Conv& g, int pc, int kc, int K, float* dst) {
+  const int Kpad = round_up(K, NR);
+  for (int p = 0; p < kc; p++) {
+    float* row = dst + (i64)p * NR;  // strip s of this row is at row + s*kc*NR
+    im2col_runs(x, g, pc + p, 0, K, [&](int k, const float* src, int len) {
+      while (len > 0) {
+        const int s = k / NR, j = k % NR, l = std::min(NR - j, len);
+        float* dd = row + (i64)s * kc * NR + j;
+        if (src) {
+          for (int r = 0; r < l; r++) dd[r] = src[r];
+          src += l;
         } else {
-          for (int r = 0; r < run; r++) dd[r * MR] = 0.0f;
+          for (int r = 0; r < l; r++) dd[r] = 0.0f;
         }
-        k += run;
-        tap++;
-        ci = 0;
+        k += l;
+        len -= l;
       }
+    });
+    if (Kpad > K) {
+      float* dd = row + (i64)(K / NR) * kc * NR;
+      for (int j = K % NR; j < NR; j++) dd[j] = 0.0f;
     }
   }
 }
@@ -440,52 +494,6 @@ static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float
   }
 }
 
-/**
- * Packs A = im2colᵀ for the filter gradient: rows are K indices [ic, ic+mc), k runs over
- * pixels [pc, pc+kc).
- */
-static void pack_A_im2col_T(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
-                            int K, float* dst) {
-  const int C = g.inC;
-  for (int s = 0; s < mc; s += MR) {
-    float* d = dst + (i64)s * kc;
-    // The strip's K indices split into runs of consecutive channels of one tap.
-    int runStart[MR + 1], runTapY[MR], runTapX[MR], runCi[MR], nruns = 0;
-    int kEnd = std::min(ic + s + MR, K);
-    for (int k = ic + s; k < kEnd;) {
-      int tap = k / C, ci = k % C;
-      int len = std::min(C - ci, kEnd - k);
-      runStart[nruns] = k - (ic + s);
-      runTapY[nruns] = tap / g.kW;
-      runTapX[nruns] = tap % g.kW;
-      runCi[nruns] = ci;
-      nruns++;
-      k += len;
-    }
-    int valid = kEnd - (ic + s);
-    runStart[nruns] = valid;
-    for (int p = 0; p < kc; p++) {
-      int pix = pc + p;
-      int ox = pix % g.outW, t = pix / g.outW;
-      int oy = t % g.outH, b = t / g.outH;
-      int iy0 = oy * g.stride - g.padH, ix0 = ox * g.stride - g.padW;
-      const float* img = x + (i64)b * g.inH * g.inW * C;
-      float* dd = d + p * MR;
-      for (int r = 0; r < nruns; r++) {
-        int iy = iy0 + runTapY[r], ix = ix0 + runTapX[r];
-        int a = runStart[r], e = runStart[r + 1];
-        if (iy >= 0 && iy < g.inH && ix >= 0 && ix < g.inW) {
-          const float* src = img + ((i64)iy * g.inW + ix) * C + runCi[r] - a;
-          for (int i = a; i < e; i++) dd[i] = src[i];
-        } else {
-          for (int i = a; i < e; i++) dd[i] = 0.0f;
-        }
-      }
-      for (int i = valid; i < MR; i++) dd[i] = 0.0f;
-    }
-  }
-}
-
 extern "C" {
 
 /** y[n,oh,ow,cout] = conv(x[n,h,w,cin], w[kh,kw,cin,cout]); d holds the Conv fields. */
@@ -494,7 +502,10 @@ void nb_conv2d(const float* x, const float* w, float* y, const int* d) {
   conv_forward(x, w, g.outC, 1, y, g);
 }
 
-/** dw[kh,kw,cin,cout] = Σ_pixels im2col(x)ᵀ · dy, double-accumulated across pixel chunks. */
+/**
+ * dw[kh,kw,cin,cout] = Σ_pixels im2col(x)ᵀ · dy, computed as dwᵀ = dyᵀ · im2col(x) so the
+ * im2col rows become contiguous B-panel rows; pixel chunks are summed in float, then in double.
+ */
 void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int* d) {
   Conv g = conv_from(d);
   const int K = g.kH * g.kW * g.inC, N = g.outC;
@@ -505,7 +516,7 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
     memset(dw, 0, KN * sizeof(float));
     return;
   }
-  const int Npad = round_up(N, NR), nstrips = Npad / NR;
+  const int Kpad = round_up(K, NR), nstrips = Kpad / NR;
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total
   const int nchunks = (P + chunk - 1) / chunk;
   int nt = threads_for(2.0 * P * KN, 4e6);
@@ -513,38 +524,37 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
   double* totals[MAX_THREADS];
 #pragma omp parallel num_threads(nt)
   {
-    int t = omp_get_thread_num();
-    double* total = scratch_d(1, KN);
+    const int t = omp_get_thread_num();
+    double* total = scratch_d(1, KN);  // dwᵀ [N, K]
     totals[t] = total;
     memset(total, 0, KN * sizeof(double));
     float* part = scratch(2, KN);
-    float* Bp = scratch(3, (size_t)KC * Npad);
+    float* Bp = scratch(3, (size_t)KC * Kpad);
     float* Ap = scratch(0, (size_t)MC * KC);
 #pragma omp for schedule(dynamic)
     for (int c = 0; c < nchunks; c++) {
-      int p0 = c * chunk, p1 = std::min(P, p0 + chunk);
+      const int p0 = c * chunk, p1 = std::min(P, p0 + chunk);
       for (int pc = p0; pc < p1; pc += KC) {
-        int kc = std::min(KC, p1 - pc);
-        for (int s = 0; s < nstrips; s++) {
-          int j0 = s * NR;
-          pack_B_view(dy + (i64)pc * N + j0, N, 1, kc, std::min(NR, N - j0),
-                      Bp + (i64)s * kc * NR);
-        }
-        for (int ic = 0; ic < K; ic += MC) {
-          int mc = std::min(MC, K - ic);
-          pack_A_im2col_T(x, g, ic, mc, pc, kc, K, Ap);
-          block_kernels(mc, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
+        const int kc = std::min(KC, p1 - pc);
+        pack_B_im2col(x, g, pc, kc, K, Bp);
+        for (int ic = 0; ic < N; ic += MC) {
+          const int mc = std::min(MC, N - ic);
+          // A(i = output channel, p = pixel) = dy[(pc + p) * N + ic + i]
+          pack_A_view(dy + (i64)pc * N + ic, 1, N, mc, kc, Ap);
+          block_kernels(mc, kc, Ap, Bp, 0, nstrips, K, part + (i64)ic * K, K, pc > p0);
         }
       }
       for (i64 i = 0; i < KN; i++) total[i] += part[i];
     }
 #pragma omp barrier
+    const int T = omp_get_num_threads();
 #pragma omp for schedule(static)
-    for (i64 i = 0; i < KN; i++) {
-      double s = 0;
-      for (int u = 0; u < omp_get_num_threads(); u++) s += totals[u][i];
-      dw[i] = (float)s;
-    }
+    for (int k = 0; k < K; k++)
+      for (int co = 0; co < N; co++) {
+        double s = 0;
+        for (int u = 0; u < T; u++) s += totals[u][(i64)co * K + k];
+        dw[(i64)k * N + co] = (float)s;
+      }
   }
 }
 
@@ -652,40 +662,50 @@ void nb_maxpool_grad(const float* dy, const float* x, float* dx, const int* d) {
   const int batch = d[0], inH = d[1], inW = d[2], C = d[3], outH = d[4], outW = d[5];
   const int size = d[6], stride = d[7];
   const i64 img = (i64)inH * inW * C;
+  // Windows that tile the image exactly own each pixel once: write instead of accumulate.
+  const bool tiles = size == stride && outH * size == inH && outW * size == inW;
   int nt = threads_for((double)batch * img, 1 << 17);
   nt = std::min(nt, std::max(batch, 1));
 #pragma omp parallel num_threads(nt)
   {
     float* best = scratch(0, (size_t)C);
+    int* taken = (int*)scratch(1, (size_t)C);
 #pragma omp for schedule(static)
     for (int b = 0; b < batch; b++) {
       float* dxi = dx + b * img;
       const float* xi = x + b * img;
-      memset(dxi, 0, img * sizeof(float));
+      if (!tiles) memset(dxi, 0, img * sizeof(float));
       for (int oy = 0; oy < outH; oy++)
         for (int ox = 0; ox < outW; ox++) {
-          const float* corner = xi + ((i64)oy * stride * inW + ox * stride) * C;
+          const i64 cornerOff = ((i64)oy * stride * inW + ox * stride) * C;
+          const float* corner = xi + cornerOff;
           const float* g = dy + (((i64)b * outH + oy) * outW + ox) * C;
           for (int c = 0; c < C; c++) best[c] = corner[c];
-          for (int ky = 0; ky < size; ky++)
-            for (int kx = 0; kx < size; kx++) {
-              const float* v = corner + ((i64)ky * inW + kx) * C;
-              for (int c = 0; c < C; c++) best[c] = v[c] > best[c] ? v[c] : best[c];
-            }
-          // The winner is the first position holding the final maximum (position 0 when that
-          // maximum is a NaN sitting there).
-          for (int c = 0; c < C; c++) {
-            i64 at = 0;
-            if (best[c] == best[c]) {
-              for (int k = 0; k < size * size; k++) {
-                i64 off = ((i64)(k / size) * inW + (k % size)) * C;
-                if (corner[off + c] == best[c]) {
-                  at = off;
-                  break;
-                }
+          for (int k = 1; k < size * size; k++) {
+            const float* v = corner + ((i64)(k / size) * inW + (k % size)) * C;
+            for (int c = 0; c < C; c++) best[c] = v[c] > best[c] ? v[c] : best[c];
+          }
+          // The winner is the first position holding the final maximum; a NaN maximum can only
+          // come from position 0 (strict > never picks a later NaN), which then wins.
+          for (int k = 0; k < size * size; k++) {
+            const i64 off = ((i64)(k / size) * inW + (k % size)) * C;
+            const float* v = corner + off;
+            float* o = dxi + cornerOff + off;
+            if (k == 0) {
+              for (int c = 0; c < C; c++) {
+                const int hit = (v[c] == best[c]) | (best[c] != best[c]);
+                taken[c] = hit;
+                const float share = hit ? g[c] : 0.0f;
+                o[c] = tiles ? share : o[c] + share;
+              }
+            } else {
+              for (int c = 0; c < C; c++) {
+                const int hit = !taken[c] & (v[c] == best[c]);
+                taken[c] |= hit;
+                const float share = hit ? g[c] : 0.0f;
+                o[c] = tiles ? share : o[c] + share;
               }
             }
-            dxi[(corner - xi) + at + c] += g[c];
           }
         }
     }
@@ -718,9 +738,62 @@ static inline float unary_f(float v) {
   return v > 0.0f ? 1.0f : (v <= 0.0f ? 0.0f : v);  // step; NaN stays NaN
 }
 
+// Streaming (non-temporal) stores for outputs larger than the caches: the next kernel reads
+// them from memory anyway, and skipping the read-for-ownership of each output line makes these
+// memory-bound kernels ~30% faster.
+static const i64 STREAM_MIN_FLOATS = 1 << 21;  // 8 MiB
+
+static inline vf loadu(const float* p) {
+  vf v;
+  memcpy(&v, p, sizeof v);
+  return v;
+}
+static inline vf splat(float x) { return (vf){} + x; }
+static inline void stream_store(float* p, vf v) {
+#if defined(__AVX512F__)
+  _mm512_stream_ps(p, (__m512)v);
+#elif defined(__AVX__)
+  _mm256_stream_ps(p, (__m256)v);
+#elif defined(__SSE__)
+  _mm_stream_ps(p, (__m128)v);
+#else
+  *(vf*)p = v;
+#endif
+}
+static inline void stream_fence() {
+#if defined(__SSE__)
+  __builtin_ia32_sfence();
+#endif
+}
+static inline bool vec_aligned(const float* p) { return ((uintptr_t)p & (sizeof(vf) - 1)) == 0; }
+
+/** Whether a unary op has a vector form (exp, log and sqrt stay scalar: float64 libm). */
+template <int OP>
+static constexpr bool unary_has_vec() {
+  return OP == U_NEG || OP == U_RELU || OP == U_STEP;
+}
+template <int OP>
+static inline vf unary_vec(vf v) {
+  if (OP == U_NEG) return -v;
+  if (OP == U_RELU) return v < 0.0f ? splat(0.0f) : v;
+  return v > 0.0f ? splat(1.0f) : (v <= 0.0f ? splat(0.0f) : v);
+}
+
 template <int OP>
 static void unary_run(const float* __restrict x, float* __restrict y, i64 n) {
   int nt = threads_for((double)n, OP == U_EXP || OP == U_LOG ? 1 << 13 : 1 << 17);
+  if (unary_has_vec<OP>() && n >= STREAM_MIN_FLOATS) {
+#pragma omp parallel num_threads(nt)
+    {
+      int T = omp_get_num_threads(), t = omp_get_thread_num();
+      i64 a = n * t / T, b = n * (t + 1) / T, i = a;
+      for (; i < b && !vec_aligned(y + i); i++) y[i] = unary_f<OP>(x[i]);
+      for (; i + VL <= b; i += VL) stream_store(y + i, unary_vec<OP>(loadu(x + i)));
+      for (; i < b; i++) y[i] = unary_f<OP>(x[i]);
+      stream_fence();
+    }
+    return;
+  }
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (i64 i = 0; i < n; i++) y[i] = unary_f<OP>(x[i]);
 }
@@ -732,6 +805,30 @@ static inline float binary_f(float a, float b) {
   if (OP == B_MUL) return a * b;
   if (OP == B_DIV) return a / b;
   return js_max(a, b);
+}
+
+template <int OP>
+static constexpr bool binary_has_vec() {
+  return OP != B_MAX;
+}
+template <int OP>
+static inline vf binary_vec(vf a, vf b) {
+  if (OP == B_ADD) return a + b;
+  if (OP == B_SUB) return a - b;
+  if (OP == B_MUL) return a * b;
+  return a / b;
+}
+
+/** o[k] = a[k·SA] ⊕ b[k·SB] for k < len (SA, SB: 1 contiguous, 0 broadcast), streaming stores. */
+template <int OP, int SA, int SB>
+static inline void binary_stream(const float* __restrict pa, const float* __restrict pb,
+                                 float* __restrict o, i64 len) {
+  i64 k = 0;
+  for (; k < len && !vec_aligned(o + k); k++) o[k] = binary_f<OP>(pa[k * SA], pb[k * SB]);
+  const vf a0 = splat(pa[0]), b0 = splat(pb[0]);
+  for (; k + VL <= len; k += VL)
+    stream_store(o + k, binary_vec<OP>(SA ? loadu(pa + k) : a0, SB ? loadu(pb + k) : b0));
+  for (; k < len; k++) o[k] = binary_f<OP>(pa[k * SA], pb[k * SB]);
 }
 
 #define MAX_RANK 16
@@ -783,6 +880,7 @@ static void binary_run(const float* a, const float* b, float* out, int rank, i64
   for (int i = 0; i < rank - 1; i++) outer *= shape[i];
   i64 total = outer * inner;
   const i64 sa = st[0][rank - 1], sb = st[1][rank - 1];
+  const bool stream = binary_has_vec<OP>() && total >= STREAM_MIN_FLOATS && inner >= 4 * VL;
   int nt = threads_for((double)total, 1 << 17);
 #pragma omp parallel num_threads(nt)
   {
@@ -802,7 +900,13 @@ static void binary_run(const float* a, const float* b, float* out, int rank, i64
       float* __restrict o = out + e;
       const float* __restrict pa = a + ao + j * sa;
       const float* __restrict pb = b + bo + j * sb;
-      if (sa == 1 && sb == 1)
+      if (stream && sa == 1 && sb == 1)
+        binary_stream<OP, 1, 1>(pa, pb, o, len);
+      else if (stream && sa == 1 && sb == 0)
+        binary_stream<OP, 1, 0>(pa, pb, o, len);
+      else if (stream && sa == 0 && sb == 1)
+        binary_stream<OP, 0, 1>(pa, pb, o, len);
+      else if (sa == 1 && sb == 1)
         for (i64 k = 0; k < len; k++) o[k] = binary_f<OP>(pa[k], pb[k]);
       else if (sa == 1 && sb == 0) {
         const float bv = pb[0];
@@ -825,6 +929,7 @@ static void binary_run(const float* a, const float* b, float* out, int rank, i64
         idx[x] = 0;
       }
     }
+    if (stream) stream_fence();
   }
 }
 
@@ -836,6 +941,7 @@ static void copy_run(float* dst, const float* src, int rank, i64* shape, i64 st[
   for (int i = 0; i < rank - 1; i++) outer *= shape[i];
   i64 total = outer * inner;
   const i64 sd = st[0][rank - 1], ss = st[1][rank - 1];
+  const bool stream = total >= STREAM_MIN_FLOATS && inner >= 4 * VL;
   int nt = threads_for((double)total, 1 << 18);
 #pragma omp parallel num_threads(nt)
   {
@@ -854,9 +960,18 @@ static void copy_run(float* dst, const float* src, int rank, i64* shape, i64 st[
       i64 len = std::min(inner - j, e1 - e);
       float* __restrict d = dst + dof + j * sd;
       const float* __restrict s = src + sof + j * ss;
-      if (sd == 1 && ss == 1)
-        memcpy(d, s, len * sizeof(float));
-      else if (sd == 1 && ss == 0) {
+      if (stream && sd == 1 && (ss == 1 || ss == 0)) {
+        i64 k = 0;
+        for (; k < len && !vec_aligned(d + k); k++) d[k] = s[k * ss];
+        const vf v0 = splat(s[0]);
+        for (; k + VL <= len; k += VL) stream_store(d + k, ss ? loadu(s + k) : v0);
+        for (; k < len; k++) d[k] = s[k * ss];
+      } else if (sd == 1 && ss == 1) {
+        if (len >= 256)
+          memcpy(d, s, len * sizeof(float));
+        else
+          for (i64 k = 0; k < len; k++) d[k] = s[k];
+      } else if (sd == 1 && ss == 0) {
         const float v = s[0];
         for (i64 k = 0; k < len; k++) d[k] = v;
       } else if (sd == 1)
@@ -875,12 +990,13 @@ static void copy_run(float* dst, const float* src, int rank, i64* shape, i64 st[
         idx[x] = 0;
       }
     }
+    if (stream) stream_fence();
   }
 }
 
 extern "C" {
 
-void nb_unary(int op, const float* x, float* y, i64 n) {
+void nb_unary(int op, const float* x, float* y, int n) {
   switch (op) {
     case U_NEG: unary_run<U_NEG>(x, y, n); break;
     case U_EXP: unary_run<U_EXP>(x, y, n); break;
@@ -921,7 +1037,7 @@ void nb_binary(int op, const float* a, const float* b, float* out, const int* d)
  * Strided copy: `d` = {rank, shape[rank], dstStrides[rank], srcStrides[rank]}; element offsets
  * dstOff/srcOff. Serves broadcastTo, transpose, slice, pad and concat.
  */
-void nb_copy_strided(float* dst, i64 dstOff, const float* src, i64 srcOff, const int* d) {
+void nb_copy_strided(float* dst, int dstOff, const float* src, int srcOff, const int* d) {
   int rank = d[0];
   i64 shape[MAX_RANK], st[2][MAX_RANK];
   for (int i = 0; i < rank; i++) {
@@ -939,8 +1055,8 @@ void nb_copy_strided(float* dst, i64 dstOff, const float* src, i64 srcOff, const
 }
 
 /** out[o, j, i] = x[o, idx[j], i] for x viewed as [outer, axisSize, inner]. */
-void nb_gather(const float* x, float* out, i64 outer, i64 axisSize, i64 inner, const int* idx,
-               i64 nidx) {
+void nb_gather(const float* x, float* out, int outer, int axisSize, int inner, const int* idx,
+               int nidx) {
   for (i64 o = 0; o < outer; o++)
     for (i64 j = 0; j < nidx; j++)
       memcpy(out + (o * nidx + j) * inner, x + (o * axisSize + idx[j]) * inner,
@@ -1007,8 +1123,14 @@ void nb_reduce(int op, const float* x, float* out, const int* d) {
       for (i64 k = 0; k < K1; k++) {
         const float* p = x + k * R;
         if (op == 0) {
+          // Eight independent partial sums: one chain would wait on each add's latency.
+          double s8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+          i64 r = 0;
+          for (; r + 8 <= R; r += 8)
+            for (int u = 0; u < 8; u++) s8[u] += p[r + u];
           double s = 0;
-          for (i64 r = 0; r < R; r++) s += p[r];
+          for (; r < R; r++) s += p[r];
+          for (int u = 0; u < 8; u++) s += s8[u];
           out[k] = (float)s;
         } else {
           float m = -INFINITY;

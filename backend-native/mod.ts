@@ -1,0 +1,19 @@
+/**
+ * The native CPU backend of simclr-ts: every `Backend` kernel in C++ (blocked AVX-512/AVX2 SGEMM,
+ * implicit-im2col convolutions, broadcasting elementwise ops, reductions), compiled on first use
+ * with the machine's `g++ -O3 -march=native -fopenmp` into `.build/` and called through Deno's FFI
+ * (needs `--allow-ffi` and `--allow-run` for the compiler, or `-A`). Debian needs the `g++` package.
+ *
+ * @example
+ * ```ts
+ * import { createNativeBackend } from "@simclr/backend-native";
+ * const native = await createNativeBackend({ threads: 2 });
+ * const a = native.upload(new Float32Array([1, 2, 3, 4]), [2, 2]);
+ * const c = native.matMul(a, a, false, true); // a·aᵀ
+ * console.log(await native.read(c)); // [5, 11, 11, 25]
+ * ```
+ *
+ * @module
+ */
+export { createNativeBackend, NativeBackend, type NativeBackendOptions } from "./native_backend.ts";
+export { buildNativeLibrary, type BuildOptions, COMPILE_FLAGS } from "./build.ts";

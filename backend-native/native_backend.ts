@@ -1,0 +1,952 @@
+/**
+ * The native CPU backend: every {@linkcode Backend} kernel runs in C++ (`csrc/kernels.cpp`,
+ * compiled for this machine with OpenMP) through Deno's FFI. Tensors are float32 buffers
+ * allocated by the library; this module checks shapes, keeps the live count, and recycles freed
+ * buffers by exact size, because a training step frees and reallocates the same shapes every
+ * step and fresh pages from the OS cost a page fault each.
+ *
+ * @module
+ */
+
+import type {
+  Backend,
+  BinaryOp,
+  ConvGeometry,
+  DeviceTensor,
+  PoolGeometry,
+  ReduceOp,
+  Shape,
+  UnaryOp,
+} from "@simclr/core";
+import { broadcastShapes, outSize, sizeOf } from "@simclr/core";
+import { buildNativeLibrary } from "./build.ts";
+import { loadLibrary, type NativeLib, type SYMBOLS } from "./ffi.ts";
+
+const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  relu: 4,
+  step: 5,
+};
+const BINARY_CODES: Record<BinaryOp, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  maximum: 4,
+};
+/** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
+const MAX_RANK = 16;
+
+function fail(kernel: string, message: string): never {
+  throw new Error(`native backend ${kernel}: ${message}`);
+}
+
+function showShape(shape: Shape): string {
+  return `[${shape.join(",")}]`;
+}
+
+/** Row-major strides of `shape`. */
+function stridesOf(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let stride = 1;
+  for (let axis = shape.length - 1; axis >= 0; axis--) {
+    strides[axis] = stride;
+    stride *= shape[axis];
+  }
+  return strides;
+}
+
+/** Strides of `shape` right-aligned to `rank` axes, 0 on broadcast (size-1 or missing) axes. */
+function broadcastSteps(shape: Shape, rank: number): number[] {
+  const own = stridesOf(shape);
+  const steps = new Array<number>(rank).fill(0);
+  const lead = rank - shape.length;
+  for (let axis = 0; axis < shape.length; axis++) {
+    steps[lead + axis] = shape[axis] === 1 ? 0 : own[axis];
+  }
+  return steps;
+}
+
+function checkShape(kernel: string, what: string, shape: Shape): void {
+  if (!Array.isArray(shape)) {
+    fail(kernel, `${what} must be an array of dimensions`);
+  }
+  for (const d of shape) {
+    if (!Number.isInteger(d) || d < 0) {
+      fail(
+        kernel,
+        `${what} ${showShape(shape)} must have non-negative integer dimensions`,
+      );
+    }
+  }
+  if (shape.length > MAX_RANK) {
+    fail(kernel, `${what} ${showShape(shape)} has rank > ${MAX_RANK}`);
+  }
+}
+
+function checkAxis(kernel: string, axis: number, rank: number): void {
+  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {
+    fail(
+      kernel,
+      `axis ${axis} is out of range for rank ${rank} (expected 0..${rank - 1})`,
+    );
+  }
+}
+
+function checkGeometry(kernel: string, stride: number, pad: number): void {
+  if (!Number.isInteger(stride) || stride < 1) {
+    fail(kernel, `stride ${stride} must be a positive integer`);
+  }
+  if (!Number.isInteger(pad) || pad < 0) {
+    fail(kernel, `pad ${pad} must be a non-negative integer`);
+  }
+}
+
+/** A block of library memory, with a JS view on it (valid until the block is freed). */
+interface Block {
+  readonly ptr: Deno.PointerObject;
+  readonly bytes: number;
+  readonly view: Float32Array;
+}
+
+/** A native tensor: its shape, element count and memory block. */
+class NativeTensor implements DeviceTensor {
+  disposed = false;
+  constructor(
+    readonly owner: NativeBackend,
+    readonly shape: Shape,
+    readonly size: number,
+    readonly block: Block,
+  ) {}
+  get ptr(): Deno.PointerObject {
+    return this.block.ptr;
+  }
+}
+
+/** Options of {@linkcode createNativeBackend}. */
+export interface NativeBackendOptions {
+  /** Worker threads for the parallel kernels; default `navigator.hardwareConcurrency`. */
+  threads?: number;
+  /**
+   * Freed memory kept for reuse: at most the peak memory of live tensors so far (a training step
+   * frees everything at its end and needs it all again in the next) plus this many bytes
+   * (default 2 GiB). When a release would exceed that, the whole cache goes back to the system
+   * first. {@linkcode NativeBackend.trim} empties it.
+   */
+  cacheBytes?: number;
+  /**
+   * Let idle worker threads spin (OpenMP `OMP_WAIT_POLICY=active`) instead of sleeping at once
+   * (`passive`, the default). Spinning saves a few microseconds per kernel on an idle machine but
+   * is several times slower when other processes share the cores. Takes effect only for the
+   * first backend of a process, and not when `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set.
+   */
+  spinWait?: boolean;
+  /** Passed to the build: C++ compiler (default `$CXX` or `g++`). */
+  compiler?: string;
+  /** Passed to the build: folder of compiled libraries (default `.build/` in this package). */
+  cacheDir?: string;
+}
+
+/** The native CPU backend (`name` is `"native"`). Create it with {@linkcode createNativeBackend}. */
+export class NativeBackend implements Backend {
+  /** Always `"native"`. */
+  readonly name = "native";
+  readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  readonly #f: NativeLib;
+  #live = 0;
+  /** Freed blocks by byte size, reused before asking the library for memory. */
+  readonly #free = new Map<number, Block[]>();
+  #cachedBytes = 0;
+  #systemAllocations = 0;
+  #systemBytes = 0;
+  /** Most bytes ever held by live tensors at once. */
+  #peakLiveBytes = 0;
+  readonly #cacheLimit: number;
+  /** Reused integer argument buffer (shapes, strides, geometry). */
+  readonly #ints = new Int32Array(1 + 3 * MAX_RANK);
+  #closed = false;
+
+  /** Use {@linkcode createNativeBackend}; this takes an opened library. */
+  constructor(
+    lib: Deno.DynamicLibrary<typeof SYMBOLS>,
+    threads: number,
+    cacheBytes: number,
+  ) {
+    this.#lib = lib;
+    this.#f = lib.symbols;
+    this.#f.nb_set_threads(threads);
+    this.#cacheLimit = cacheBytes;
+  }
+
+  /** Threads the parallel kernels use. */
+  get threads(): number {
+    return this.#f.nb_get_threads();
+  }
+
+  /** SIMD width in floats the library was compiled for (16: AVX-512, 8: AVX2). */
+  get simdWidth(): number {
+    return this.#f.nb_simd_width();
+  }
+
+  /** Bytes of freed tensor memory held for reuse. */
+  get cachedBytes(): number {
+    return this.#cachedBytes;
+  }
+
+  /**
+   * Memory counters: blocks obtained from the system allocator so far (a warmed-up training step
+   * should add none), bytes held now (live tensors plus cache), bytes cached, and the most bytes
+   * live tensors ever held at once.
+   */
+  memoryStats(): {
+    systemAllocations: number;
+    systemBytes: number;
+    cachedBytes: number;
+    peakLiveBytes: number;
+  } {
+    return {
+      systemAllocations: this.#systemAllocations,
+      systemBytes: this.#systemBytes,
+      cachedBytes: this.#cachedBytes,
+      peakLiveBytes: this.#peakLiveBytes,
+    };
+  }
+
+  /** Returns every cached (freed) block to the system. Live tensors are untouched. */
+  trim(): void {
+    for (const blocks of this.#free.values()) {
+      for (const b of blocks) this.#systemFree(b);
+    }
+    this.#free.clear();
+    this.#cachedBytes = 0;
+  }
+
+  /**
+   * Frees the cache and unloads the library; afterwards every kernel throws and disposing is a
+   * no-op. Memory of tensors still live is not freed, so dispose them first.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.trim();
+    this.#closed = true;
+    this.#lib.close();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Memory.
+
+  #alloc(shape: Shape): NativeTensor {
+    const size = sizeOf(shape);
+    if (size >= 2 ** 31 - 16) {
+      fail(
+        "alloc",
+        `shape ${showShape(shape)} has ${size} elements; the limit is 2^31 - 16`,
+      );
+    }
+    const bytes = Math.max(64, Math.ceil((size * 4) / 64) * 64);
+    let block = this.#free.get(bytes)?.pop();
+    if (block) {
+      this.#cachedBytes -= bytes;
+    } else {
+      if (this.#closed) fail("alloc", "the backend was closed");
+      const ptr = this.#f.nb_alloc(bytes / 4);
+      if (ptr === null) {
+        fail("alloc", `out of memory allocating ${bytes} bytes`);
+      }
+      this.#systemAllocations++;
+      this.#systemBytes += bytes;
+      block = {
+        ptr,
+        bytes,
+        view: new Float32Array(
+          Deno.UnsafePointerView.getArrayBuffer(ptr, bytes),
+        ),
+      };
+    }
+    this.#live++;
+    const liveBytes = this.#systemBytes - this.#cachedBytes;
+    if (liveBytes > this.#peakLiveBytes) this.#peakLiveBytes = liveBytes;
+    return new NativeTensor(this, Object.freeze([...shape]), size, block);
+  }
+
+  #release(block: Block): void {
+    if (this.#closed) return; // the library (and its free) is gone
+    // Memory that live tensors held at once is evidently needed again by the next step of the
+    // same shapes (plus some slack: at the peak, freed blocks of other sizes sit in the cache),
+    // so the cache may grow to that peak plus the allowance. Beyond it (shapes keep changing),
+    // the stale blocks go back to the system all at once.
+    const limit = this.#peakLiveBytes + this.#cacheLimit;
+    if (this.#cachedBytes + block.bytes > limit) {
+      this.trim();
+      if (block.bytes > limit) {
+        this.#systemFree(block);
+        return;
+      }
+    }
+    const list = this.#free.get(block.bytes);
+    if (list) list.push(block);
+    else this.#free.set(block.bytes, [block]);
+    this.#cachedBytes += block.bytes;
+  }
+
+  #systemFree(block: Block): void {
+    this.#f.nb_free(block.ptr);
+    this.#systemBytes -= block.bytes;
+  }
+
+  #open(kernel: string, argument: string, t: DeviceTensor): NativeTensor {
+    if (this.#closed) fail(kernel, "the backend was closed");
+    if (!(t instanceof NativeTensor) || t.owner !== this) {
+      fail(
+        kernel,
+        `argument ${argument} is not a tensor of this native backend`,
+      );
+    }
+    if (t.disposed) {
+      fail(
+        kernel,
+        `argument ${argument} (shape ${showShape(t.shape)}) was used after dispose`,
+      );
+    }
+    return t;
+  }
+
+  /** Fills the shared integer buffer with `values` and returns it. */
+  #intArgs(values: readonly number[]): Int32Array {
+    const a = this.#ints;
+    for (let i = 0; i < values.length; i++) a[i] = values[i];
+    return a;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Lifetime.
+
+  /** Copies `data` into a new tensor, so the caller may reuse its array afterwards. */
+  upload(data: Float32Array, shape: Shape): DeviceTensor {
+    if (!(data instanceof Float32Array)) {
+      fail("upload", "data must be a Float32Array");
+    }
+    checkShape("upload", "shape", shape);
+    if (data.length !== sizeOf(shape)) {
+      fail(
+        "upload",
+        `data has ${data.length} elements but shape ${showShape(shape)} needs ${sizeOf(shape)}`,
+      );
+    }
+    const t = this.#alloc(shape);
+    t.block.view.set(data);
+    return t;
+  }
+
+  /** A fresh copy of the tensor's values, row-major; rejects for a disposed or foreign tensor. */
+  read(x: DeviceTensor): Promise<Float32Array> {
+    try {
+      return Promise.resolve(this.readSync(x));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Like {@linkcode NativeBackend.read} but synchronous (not part of `Backend`). */
+  readSync(x: DeviceTensor): Float32Array {
+    const t = this.#open("read", "x", x);
+    return t.block.view.slice(0, t.size);
+  }
+
+  /** Frees `x` (its memory is kept for reuse); a second dispose is ignored. */
+  dispose(x: DeviceTensor): void {
+    if (!(x instanceof NativeTensor) || x.owner !== this) {
+      fail("dispose", "argument is not a tensor of this native backend");
+    }
+    if (x.disposed) return;
+    x.disposed = true;
+    this.#live--;
+    this.#release(x.block);
+  }
+
+  /** Tensors uploaded or produced by a kernel and not yet disposed. */
+  liveTensors(): number {
+    return this.#live;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Dense kernels.
+
+  /** 2-D matrix product with optional transposes; see {@linkcode Backend.matMul}. */
+  matMul(
+    a: DeviceTensor,
+    b: DeviceTensor,
+    transposeA: boolean,
+    transposeB: boolean,
+  ): DeviceTensor {
+    const ta = this.#open("matMul", "a", a);
+    const tb = this.#open("matMul", "b", b);
+    const describe = () =>
+      `a ${showShape(ta.shape)} (transposeA=${transposeA}) · b ${showShape(tb.shape)} ` +
+      `(transposeB=${transposeB})`;
+    if (ta.shape.length !== 2 || tb.shape.length !== 2) {
+      fail("matMul", `needs 2-D tensors, got ${describe()}`);
+    }
+    const [m, k] = transposeA ? [ta.shape[1], ta.shape[0]] : [ta.shape[0], ta.shape[1]];
+    const [kB, n] = transposeB ? [tb.shape[1], tb.shape[0]] : [tb.shape[0], tb.shape[1]];
+    if (k !== kB) {
+      fail("matMul", `inner dimensions ${k} and ${kB} differ: ${describe()}`);
+    }
+    const out = this.#alloc([m, n]);
+    this.#f.nb_matmul(
+      ta.ptr,
+      tb.ptr,
+      out.ptr,
+      m,
+      n,
+      k,
+      transposeA ? 1 : 0,
+      transposeB ? 1 : 0,
+    );
+    return out;
+  }
+
+  /** Checks conv shapes and returns the C geometry argument. */
+  #convArgs(
+    kernel: string,
+    xShape: Shape,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ) {
+    const { stride, pad } = geometry;
+    checkGeometry(kernel, stride, pad);
+    if (xShape.length !== 4) {
+      fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
+    }
+    if (wShape.length !== 4) {
+      fail(kernel, `filter ${showShape(wShape)} must be HWIO (rank 4)`);
+    }
+    checkShape(kernel, "input", xShape);
+    checkShape(kernel, "filter", wShape);
+    const [batch, inH, inW, inC] = xShape;
+    const [kH, kW, wInC, outC] = wShape;
+    if (wInC !== inC) {
+      fail(
+        kernel,
+        `input ${showShape(xShape)} has ${inC} channels but filter ${
+          showShape(wShape)
+        } expects ${wInC}`,
+      );
+    }
+    const outH = outSize(inH, kH, stride, pad);
+    const outW = outSize(inW, kW, stride, pad);
+    if (outH < 1 || outW < 1) {
+      fail(
+        kernel,
+        `filter ${showShape(wShape)} with pad ${pad} does not fit input ${showShape(xShape)}`,
+      );
+    }
+    const outShape = [batch, outH, outW, outC];
+    const ints = this.#intArgs([
+      batch,
+      inH,
+      inW,
+      inC,
+      kH,
+      kW,
+      outC,
+      outH,
+      outW,
+      stride,
+      pad,
+      pad,
+    ]);
+    return { outShape, ints };
+  }
+
+  #checkDy(kernel: string, dy: NativeTensor, want: number[]): void {
+    if (dy.shape.length !== 4 || want.some((v, i) => dy.shape[i] !== v)) {
+      fail(
+        kernel,
+        `dy ${showShape(dy.shape)} should be the output shape ${showShape(want)}`,
+      );
+    }
+  }
+
+  /** NHWC × HWIO cross-correlation; see {@linkcode Backend.conv2d}. */
+  conv2d(
+    x: DeviceTensor,
+    w: DeviceTensor,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    const tx = this.#open("conv2d", "x", x);
+    const tw = this.#open("conv2d", "w", w);
+    const { outShape, ints } = this.#convArgs(
+      "conv2d",
+      tx.shape,
+      tw.shape,
+      geometry,
+    );
+    const out = this.#alloc(outShape);
+    this.#f.nb_conv2d(tx.ptr, tw.ptr, out.ptr, ints);
+    return out;
+  }
+
+  /** Adjoint of conv2d in its input; see {@linkcode Backend.conv2dGradInput}. */
+  conv2dGradInput(
+    dy: DeviceTensor,
+    w: DeviceTensor,
+    xShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    const k = "conv2dGradInput";
+    const tdy = this.#open(k, "dy", dy);
+    const tw = this.#open(k, "w", w);
+    const { outShape, ints } = this.#convArgs(k, xShape, tw.shape, geometry);
+    this.#checkDy(k, tdy, outShape);
+    const out = this.#alloc(xShape);
+    this.#f.nb_conv2d_grad_input(tdy.ptr, tw.ptr, out.ptr, ints);
+    return out;
+  }
+
+  /** Adjoint of conv2d in its filter; see {@linkcode Backend.conv2dGradFilter}. */
+  conv2dGradFilter(
+    x: DeviceTensor,
+    dy: DeviceTensor,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ): DeviceTensor {
+    const k = "conv2dGradFilter";
+    const tx = this.#open(k, "x", x);
+    const tdy = this.#open(k, "dy", dy);
+    const { outShape, ints } = this.#convArgs(k, tx.shape, wShape, geometry);
+    this.#checkDy(k, tdy, outShape);
+    const out = this.#alloc(wShape);
+    this.#f.nb_conv2d_grad_filter(tx.ptr, tdy.ptr, out.ptr, ints);
+    return out;
+  }
+
+  #poolArgs(kernel: string, xShape: Shape, geometry: PoolGeometry) {
+    const { size, stride } = geometry;
+    if (!Number.isInteger(size) || size < 1) {
+      fail(kernel, `window size ${size} must be a positive integer`);
+    }
+    checkGeometry(kernel, stride, 0);
+    if (xShape.length !== 4) {
+      fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
+    }
+    const [batch, inH, inW, channels] = xShape;
+    const outH = outSize(inH, size, stride);
+    const outW = outSize(inW, size, stride);
+    if (outH < 1 || outW < 1) {
+      fail(kernel, `window ${size} does not fit input ${showShape(xShape)}`);
+    }
+    const outShape = [batch, outH, outW, channels];
+    const ints = this.#intArgs([
+      batch,
+      inH,
+      inW,
+      channels,
+      outH,
+      outW,
+      size,
+      stride,
+    ]);
+    return { outShape, ints };
+  }
+
+  /** VALID max pool; see {@linkcode Backend.maxPool}. */
+  maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
+    const tx = this.#open("maxPool", "x", x);
+    const { outShape, ints } = this.#poolArgs("maxPool", tx.shape, geometry);
+    const out = this.#alloc(outShape);
+    this.#f.nb_maxpool(tx.ptr, out.ptr, ints);
+    return out;
+  }
+
+  /** Routes `dy` to each window's first maximum; see {@linkcode Backend.maxPoolGrad}. */
+  maxPoolGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    y: DeviceTensor,
+    geometry: PoolGeometry,
+  ): DeviceTensor {
+    const k = "maxPoolGrad";
+    const tdy = this.#open(k, "dy", dy);
+    const tx = this.#open(k, "x", x);
+    const ty = this.#open(k, "y", y);
+    const { outShape, ints } = this.#poolArgs(k, tx.shape, geometry);
+    for (const [name, t] of [["dy", tdy], ["y", ty]] as const) {
+      if (t.shape.length !== 4 || outShape.some((v, i) => t.shape[i] !== v)) {
+        fail(
+          k,
+          `${name} ${showShape(t.shape)} should be the output shape ${showShape(outShape)}`,
+        );
+      }
+    }
+    const out = this.#alloc(tx.shape);
+    this.#f.nb_maxpool_grad(tdy.ptr, tx.ptr, out.ptr, ints);
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Elementwise kernels and reductions.
+
+  /** Elementwise one-input kernel; see {@linkcode Backend.unary}. */
+  unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
+    const code = UNARY_CODES[op];
+    if (code === undefined) {
+      fail(
+        "unary",
+        `unknown op "${op}" (expected ${Object.keys(UNARY_CODES)})`,
+      );
+    }
+    const tx = this.#open(`unary ${op}`, "x", x);
+    const out = this.#alloc(tx.shape);
+    this.#f.nb_unary(code, tx.ptr, out.ptr, tx.size);
+    return out;
+  }
+
+  /** Elementwise broadcasting two-input kernel; see {@linkcode Backend.binary}. */
+  binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
+    const code = BINARY_CODES[op];
+    if (code === undefined) {
+      fail(
+        "binary",
+        `unknown op "${op}" (expected ${Object.keys(BINARY_CODES)})`,
+      );
+    }
+    const k = `binary ${op}`;
+    const ta = this.#open(k, "a", a);
+    const tb = this.#open(k, "b", b);
+    let shape: number[];
+    try {
+      shape = broadcastShapes(ta.shape, tb.shape);
+    } catch (e) {
+      fail(k, (e as Error).message);
+    }
+    const rank = shape.length;
+    if (rank > MAX_RANK) fail(k, `rank ${rank} exceeds ${MAX_RANK}`);
+    const ints = this.#ints;
+    ints[0] = rank;
+    const aSteps = broadcastSteps(ta.shape, rank);
+    const bSteps = broadcastSteps(tb.shape, rank);
+    for (let i = 0; i < rank; i++) {
+      ints[1 + i] = shape[i];
+      ints[1 + rank + i] = aSteps[i];
+      ints[1 + 2 * rank + i] = bSteps[i];
+    }
+    const out = this.#alloc(shape);
+    if (out.size > 0) this.#f.nb_binary(code, ta.ptr, tb.ptr, out.ptr, ints);
+    return out;
+  }
+
+  /** Sum or max over sorted axes; see {@linkcode Backend.reduce}. */
+  reduce(
+    op: ReduceOp,
+    x: DeviceTensor,
+    axes: readonly number[],
+    keepDims: boolean,
+  ): DeviceTensor {
+    if (op !== "sum" && op !== "max") {
+      fail("reduce", `unknown op "${op}" (expected sum or max)`);
+    }
+    const kernel = `reduce ${op}`;
+    const tx = this.#open(kernel, "x", x);
+    const rank = tx.shape.length;
+    for (let i = 0; i < axes.length; i++) {
+      checkAxis(kernel, axes[i], rank);
+      if (i > 0 && axes[i] <= axes[i - 1]) {
+        fail(kernel, `axes [${axes}] must be sorted and unique`);
+      }
+    }
+    const reduced = new Set(axes);
+    const shape = keepDims
+      ? tx.shape.map((d, axis) => (reduced.has(axis) ? 1 : d))
+      : tx.shape.filter((_, axis) => !reduced.has(axis));
+    const ints = this.#ints;
+    ints[0] = rank;
+    for (let i = 0; i < rank; i++) {
+      ints[1 + i] = tx.shape[i];
+      ints[1 + rank + i] = reduced.has(i) ? 1 : 0;
+    }
+    const out = this.#alloc(shape);
+    this.#f.nb_reduce(op === "sum" ? 0 : 1, tx.ptr, out.ptr, ints);
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Layout kernels: all are strided copies.
+
+  /** Copies `shape` elements from src (offset, strides) to dst (offset, strides). */
+  #copy(
+    dst: NativeTensor,
+    dstOffset: number,
+    dstStrides: readonly number[],
+    src: NativeTensor,
+    srcOffset: number,
+    srcStrides: readonly number[],
+    shape: Shape,
+  ): void {
+    const rank = shape.length;
+    if (sizeOf(shape) === 0) return;
+    const ints = this.#ints;
+    ints[0] = rank;
+    for (let i = 0; i < rank; i++) {
+      ints[1 + i] = shape[i];
+      ints[1 + rank + i] = dstStrides[i];
+      ints[1 + 2 * rank + i] = srcStrides[i];
+    }
+    this.#f.nb_copy_strided(dst.ptr, dstOffset, src.ptr, srcOffset, ints);
+  }
+
+  /** Repeats size-1 axes to `shape`; see {@linkcode Backend.broadcastTo}. */
+  broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
+    const tx = this.#open("broadcastTo", "x", x);
+    checkShape("broadcastTo", "target shape", shape);
+    const rank = shape.length;
+    const lead = rank - tx.shape.length;
+    if (
+      lead < 0 ||
+      tx.shape.some((d, axis) => d !== 1 && d !== shape[lead + axis])
+    ) {
+      fail(
+        "broadcastTo",
+        `cannot broadcast ${showShape(tx.shape)} to ${showShape(shape)}`,
+      );
+    }
+    const out = this.#alloc(shape);
+    this.#copy(
+      out,
+      0,
+      stridesOf(shape),
+      tx,
+      0,
+      broadcastSteps(tx.shape, rank),
+      shape,
+    );
+    return out;
+  }
+
+  /** Same values, new shape; see {@linkcode Backend.reshape}. */
+  reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
+    const tx = this.#open("reshape", "x", x);
+    checkShape("reshape", "target shape", shape);
+    if (sizeOf(shape) !== tx.size) {
+      fail(
+        "reshape",
+        `cannot reshape ${showShape(tx.shape)} (${tx.size} elements) to ${showShape(shape)} ` +
+          `(${sizeOf(shape)} elements)`,
+      );
+    }
+    const out = this.#alloc(shape);
+    this.#f.nb_copy(out.ptr, tx.ptr, tx.size);
+    return out;
+  }
+
+  /** Axis permutation; see {@linkcode Backend.transpose}. */
+  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
+    const tx = this.#open("transpose", "x", x);
+    const rank = tx.shape.length;
+    const seen = new Set(perm);
+    if (
+      perm.length !== rank || seen.size !== rank ||
+      perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)
+    ) {
+      fail(
+        "transpose",
+        `perm [${perm}] is not a permutation of the ${rank} axes of ${showShape(tx.shape)}`,
+      );
+    }
+    const shape = perm.map((p) => tx.shape[p]);
+    const inStrides = stridesOf(tx.shape);
+    const out = this.#alloc(shape);
+    this.#copy(
+      out,
+      0,
+      stridesOf(shape),
+      tx,
+      0,
+      perm.map((p) => inStrides[p]),
+      shape,
+    );
+    return out;
+  }
+
+  /** Concatenation along an axis; see {@linkcode Backend.concat}. */
+  concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
+    if (xs.length === 0) fail("concat", "needs at least one tensor");
+    const ts = xs.map((x, i) => this.#open("concat", `xs[${i}]`, x));
+    const first = ts[0].shape;
+    const rank = first.length;
+    checkAxis("concat", axis, rank);
+    let axisTotal = 0;
+    for (const t of ts) {
+      const ok = t.shape.length === rank &&
+        t.shape.every((d, i) => i === axis || d === first[i]);
+      if (!ok) {
+        fail(
+          "concat",
+          `shapes ${ts.map((u) => showShape(u.shape)).join(", ")} differ off axis ${axis}`,
+        );
+      }
+      axisTotal += t.shape[axis];
+    }
+    const shape = first.map((d, i) => (i === axis ? axisTotal : d));
+    // Each input is a [outer, rowLength] block placed at a column offset of the output rows.
+    const outer = sizeOf(first.slice(0, axis));
+    const inner = sizeOf(first.slice(axis + 1));
+    const out = this.#alloc(shape);
+    let column = 0;
+    for (const t of ts) {
+      const rowLength = t.shape[axis] * inner;
+      this.#copy(out, column, [axisTotal * inner, 1], t, 0, [rowLength, 1], [
+        outer,
+        rowLength,
+      ]);
+      column += rowLength;
+    }
+    return out;
+  }
+
+  /** A block of `x`; see {@linkcode Backend.slice}. */
+  slice(
+    x: DeviceTensor,
+    begin: readonly number[],
+    size: readonly number[],
+  ): DeviceTensor {
+    const tx = this.#open("slice", "x", x);
+    const rank = tx.shape.length;
+    if (begin.length !== rank || size.length !== rank) {
+      fail(
+        "slice",
+        `begin [${begin}] and size [${size}] must both have rank ${rank} like ${
+          showShape(tx.shape)
+        }`,
+      );
+    }
+    for (let axis = 0; axis < rank; axis++) {
+      const b = begin[axis];
+      const s = size[axis];
+      if (
+        !Number.isInteger(b) || !Number.isInteger(s) || b < 0 || s < 0 ||
+        b + s > tx.shape[axis]
+      ) {
+        fail(
+          "slice",
+          `begin [${begin}] size [${size}] falls outside ${showShape(tx.shape)} on axis ${axis}`,
+        );
+      }
+    }
+    const inStrides = stridesOf(tx.shape);
+    let offset = 0;
+    for (let axis = 0; axis < rank; axis++) {
+      offset += begin[axis] * inStrides[axis];
+    }
+    const out = this.#alloc(size);
+    this.#copy(out, 0, stridesOf(size), tx, offset, inStrides, size);
+    return out;
+  }
+
+  /** Zero padding; see {@linkcode Backend.pad}. */
+  pad(
+    x: DeviceTensor,
+    paddings: readonly (readonly [number, number])[],
+  ): DeviceTensor {
+    const tx = this.#open("pad", "x", x);
+    const rank = tx.shape.length;
+    if (paddings.length !== rank) {
+      fail(
+        "pad",
+        `got ${paddings.length} paddings for rank-${rank} ${showShape(tx.shape)}`,
+      );
+    }
+    for (const p of paddings) {
+      if (p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+        fail(
+          "pad",
+          `paddings ${JSON.stringify(paddings)} must be [before, after] non-negative integers`,
+        );
+      }
+    }
+    const shape = tx.shape.map((d, axis) => paddings[axis][0] + d + paddings[axis][1]);
+    const outStrides = stridesOf(shape);
+    let offset = 0;
+    for (let axis = 0; axis < rank; axis++) {
+      offset += paddings[axis][0] * outStrides[axis];
+    }
+    const out = this.#alloc(shape);
+    this.#f.nb_fill(out.ptr, out.size, 0);
+    this.#copy(out, offset, outStrides, tx, 0, stridesOf(tx.shape), tx.shape);
+    return out;
+  }
+
+  /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
+  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
+    const tx = this.#open("gather", "x", x);
+    const rank = tx.shape.length;
+    checkAxis("gather", axis, rank);
+    const axisSize = tx.shape[axis];
+    for (let j = 0; j < indices.length; j++) {
+      if (indices[j] < 0 || indices[j] >= axisSize) {
+        fail(
+          "gather",
+          `index ${indices[j]} at position ${j} is out of range [0, ${axisSize}) for axis ` +
+            `${axis} of ${showShape(tx.shape)}`,
+        );
+      }
+    }
+    const shape = tx.shape.map((d, i) => (i === axis ? indices.length : d));
+    const outer = sizeOf(tx.shape.slice(0, axis));
+    const inner = sizeOf(tx.shape.slice(axis + 1));
+    const out = this.#alloc(shape);
+    if (out.size > 0) {
+      this.#f.nb_gather(
+        tx.ptr,
+        out.ptr,
+        outer,
+        axisSize,
+        inner,
+        indices,
+        indices.length,
+      );
+    }
+    return out;
+  }
+}
+
+/**
+ * Builds (first use on this machine only, a few seconds) and loads the kernel library, and
+ * returns a backend running on `threads` threads. Throws a clear error when the C++ compiler or
+ * OpenMP is missing (Debian: `apt-get install -y g++`) or FFI is not permitted (`--allow-ffi`).
+ */
+export async function createNativeBackend(
+  opts: NativeBackendOptions = {},
+): Promise<NativeBackend> {
+  const threads = opts.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new Error(
+      `native backend: threads must be a positive integer, got ${threads}`,
+    );
+  }
+  const cacheBytes = opts.cacheBytes ?? 2 * 2 ** 30;
+  if (!(cacheBytes >= 0)) {
+    throw new Error(
+      `native backend: cacheBytes must be >= 0, got ${cacheBytes}`,
+    );
+  }
+  const path = await buildNativeLibrary({
+    compiler: opts.compiler,
+    cacheDir: opts.cacheDir,
+  });
+  // libgomp reads its settings from the environment when the library loads. Measured on a 2-core
+  // VM with another busy process: its default spin-wait made parallel regions ~100x slower
+  // (136 µs → 2.2 ms each) and a training step 2-4x slower than one thread; passive waiting costs
+  // ~8 µs per parallel kernel.
+  try {
+    if (!Deno.env.has("OMP_WAIT_POLICY") && !Deno.env.has("GOMP_SPINCOUNT")) {
+      Deno.env.set("OMP_WAIT_POLICY", opts.spinWait ? "active" : "passive");
+    }
+  } catch {
+    // Without --allow-env the OpenMP defaults apply.
+  }
+  return new NativeBackend(loadLibrary(path), threads, cacheBytes);
+}
