@@ -164,29 +164,81 @@ export class Graph {
   }
 
   /**
+   * Runs the synchronous `fn` in a scope like {@linkcode Graph.tidy}; also returns which of the
+   * kept tensors were made inside it.
+   */
+  #scopedSync<T>(fn: () => T): { result: T; made: Set<Tensor> } {
+    const scope = new Set<Tensor>();
+    this.#scopes.push(scope);
+    let result: T;
+    try {
+      result = fn();
+    } finally {
+      this.#scopes.pop();
+    }
+    const made = new Set<Tensor>();
+    const kept = new Set<Tensor>(collectTensors(result));
+    const outer = this.#scopes.at(-1);
+    for (const t of scope) {
+      if (kept.has(t)) {
+        outer?.add(t);
+        made.add(t);
+      } else this.backend.dispose(t.data);
+    }
+    return { result, made };
+  }
+
+  /**
    * Gradients of the scalar `loss` with respect to each of `wrt`, in order. Tensors in `wrt`
    * that `loss` does not depend on get null.
+   *
+   * Memory: each gradient rule runs in its own scope, so its temporaries are freed at once, and a
+   * tensor's gradient is freed as soon as it has been passed to its inputs. Peak memory is then
+   * the forward activations plus a few gradients, not every intermediate of the backward pass.
    */
   backward(loss: Tensor, wrt: readonly Tensor[]): (Tensor | null)[] {
     if (loss.size !== 1) throw new Error(`backward needs a scalar loss, got [${loss.shape}]`);
     const order = topologicalOrder(loss);
+    const requested = new Set(wrt);
     return this.noGrad(() => {
       const grads = new Map<Tensor, Tensor>();
-      grads.set(loss, this.constant(new Float32Array([1]), loss.shape));
+      // Gradient tensors made here; only these are ever freed early (never forward tensors).
+      const owned = new Set<Tensor>();
+      const seed = this.constant(new Float32Array([1]), loss.shape);
+      owned.add(seed);
+      grads.set(loss, seed);
+      const release = (t: Tensor) => {
+        if (!owned.has(t)) return;
+        for (const v of grads.values()) if (v === t) return; // still some tensor's gradient
+        owned.delete(t);
+        this.dispose(t);
+      };
       for (let i = order.length - 1; i >= 0; i--) {
         const t = order[i];
         const dy = grads.get(t);
         if (!dy || !t.backwardFn) continue;
-        const dxs = t.backwardFn(dy);
+        const { result: dxs, made } = this.#scopedSync(() => t.backwardFn!(dy));
+        for (const dx of made) owned.add(dx);
+        const done: Tensor[] = [];
         t.inputs.forEach((input, j) => {
           const dx = dxs[j];
           if (!dx || !input.requiresGrad) return;
           const prev = grads.get(input);
-          grads.set(
-            input,
-            prev ? this.make(this.backend.binary("add", prev.data, dx.data), []) : dx,
-          );
+          if (prev) {
+            const sum = this.make(this.backend.binary("add", prev.data, dx.data), []);
+            owned.add(sum);
+            grads.set(input, sum);
+            done.push(prev);
+          } else {
+            grads.set(input, dx);
+          }
         });
+        if (!requested.has(t)) {
+          grads.delete(t);
+          done.push(dy);
+        }
+        for (const dx of dxs) if (dx) done.push(dx);
+        for (const x of new Set(done)) release(x);
       }
       return wrt.map((w) => grads.get(w) ?? null);
     });

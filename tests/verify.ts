@@ -6,12 +6,14 @@
  */
 import { parseArgs } from "node:util";
 import { createRefBackend } from "@simclr/backend-ref";
-import { createGpuBackend, type Engine } from "@simclr/backend-gpu";
+import { chooseBackend, type EngineName } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
 import { writeJsonAtomic } from "@simclr/core";
 
-const USAGE = `usage: deno task verify [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
-  --engine   TF.js engine to check against the reference (default auto)
+const USAGE =
+  `usage: deno task verify [--backend gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
+  --backend  the backend checked against the reference: gpu (TF.js, default) or native (C/FFI)
+  --engine   TF.js engine for --backend gpu (default auto)
   --json     also write the rows and phase times as JSON to FILE
   --quick    smaller batches (for tests)`;
 
@@ -21,6 +23,7 @@ async function main() {
     args = parseArgs({
       args: Deno.args,
       options: {
+        backend: { type: "string", default: "gpu" },
         engine: { type: "string", default: "auto" },
         json: { type: "string" },
         quick: { type: "boolean", default: false },
@@ -42,8 +45,13 @@ async function main() {
     console.error(`verify: --engine must be one of ${engines.join(", ")}, got "${args.engine}"`);
     Deno.exit(2);
   }
-  const gpu = await createGpuBackend({ engine: args.engine as Engine });
-  console.log(`engine: ${gpu.engine} (${gpu.reason})`);
+  if (args.backend !== "gpu" && args.backend !== "native") {
+    console.error(`verify: --backend must be gpu or native, got "${args.backend}"`);
+    Deno.exit(2);
+  }
+  const chosen = await chooseBackend(args.backend, args.engine as EngineName);
+  const gpu = chosen.backend;
+  console.log(`engine: ${chosen.description}`);
   const ref = createRefBackend();
   const rows: VerifyRow[] = [];
   rows.push(...await verifyKernels(ref, gpu));
@@ -76,7 +84,7 @@ async function main() {
       : `\n${bad.length} of ${rows.length} tensors NOT OK`,
   );
   if (args.json) {
-    await writeJsonAtomic(args.json, { engine: gpu.engine, backend: gpu.name, rows, times });
+    await writeJsonAtomic(args.json, { engine: chosen.engine, backend: gpu.name, rows, times });
     console.log(`wrote ${args.json}`);
   }
   Deno.exit(bad.length === 0 ? 0 : 1);

@@ -353,11 +353,29 @@ export async function verifyTrainingSteps(
       compare(model, `grad ${gr.name}`, gr.shape, gr.data, o.grads[i].data, tolerance),
     )
   );
-  r.updated.forEach((u, i) =>
+  r.updated.forEach((u, i) => {
+    // Adam's first step moves a weight by about lr·sign(g). Where the two gradients are closer to
+    // zero than to each other (e.g. a batch-norm shift whose effect the next batch norm removes,
+    // so its true gradient is 0 and float32 leaves noise of either sign), the direction is not
+    // defined by the data; those elements are left out of the comparison and counted.
+    const gr = r.grads[i].data, go = o.grads[i].data;
+    const keep: number[] = [];
+    for (let j = 0; j < gr.length; j++) {
+      if (Math.abs(gr[j]) > 2 * Math.abs(gr[j] - go[j])) keep.push(j);
+    }
+    const skipped = gr.length - keep.length;
+    const pick = (a: Float32Array) => Float32Array.from(keep, (j) => a[j]);
     rows.push(
-      compare(model, `updated ${r.grads[i].name}`, r.grads[i].shape, u, o.updated[i], tolerance),
-    )
-  );
+      compare(
+        model,
+        `updated ${r.grads[i].name}` + (skipped ? ` (${skipped} unresolved-sign skipped)` : ""),
+        r.grads[i].shape,
+        pick(u),
+        pick(o.updated[i]),
+        tolerance,
+      ),
+    );
+  });
   return { rows, times: [r.times, o.times] };
 }
 
