@@ -1,8 +1,8 @@
 /**
  * Kernels that TF.js lacks, is slow at, or disagrees with the reference on, composed from TF.js
  * ops that every engine has: both convolution gradients as forward convolutions, a max-pool
- * gradient that routes ties to the first maximum, and (wasm only) a long sum and a broadcast that
- * avoid that engine's slow and inexact stock kernels.
+ * gradient that routes ties to the first maximum, batch norm forward and backward, and (wasm only)
+ * a long sum and a broadcast that avoid that engine's slow and inexact stock kernels.
  *
  * Every function here takes and returns plain `tf.Tensor`s and disposes its own intermediates
  * (`tf.tidy`), so callers only own the result. Slices, pads and concats stay at rank ≤ 4: the
@@ -411,4 +411,66 @@ export function wasmBroadcastTo(x: tf.Tensor, shape: readonly number[]): tf.Tens
     }
     return tf.add(tf.zeros([...shape]), x);
   });
+}
+
+/** Column sums of a `[n, C]` matrix: the two-level {@linkcode wasmSum} on wasm, else `tf.sum`. */
+function sumRows(m: tf.Tensor2D, wasm: boolean): tf.Tensor1D {
+  return (wasm ? wasmSum(m, [0], false) : tf.sum(m, 0)) as tf.Tensor1D;
+}
+
+/**
+ * Training-mode batch norm over every axis but the last, composed from TF.js ops: `x` viewed as
+ * `[n, C]`, mean and biased variance per column (two passes, so no `E[x²] − E[x]²`
+ * cancellation), `y = (x − mean)·(gamma/√(variance + eps)) + beta`. On wasm the column sums are
+ * {@linkcode wasmSum}'s two-level sums, as accurate as the float64 reference needs.
+ */
+export function batchNormComposed(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+  wasm: boolean,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const channels = x.shape[x.rank - 1];
+  const n = x.size / channels;
+  const [y, mean, variance] = tf.tidy(() => {
+    const rows = tf.reshape(x, [n, channels]) as tf.Tensor2D;
+    const mean = tf.div(sumRows(rows, wasm), n) as tf.Tensor1D;
+    const centred = tf.sub(rows, mean) as tf.Tensor2D;
+    const variance = tf.div(sumRows(tf.square(centred), wasm), n) as tf.Tensor1D;
+    const scale = tf.div(gamma, tf.sqrt(tf.add(variance, eps)));
+    const y = tf.reshape(tf.add(tf.mul(centred, scale), beta), x.shape);
+    return [y, mean, variance];
+  });
+  return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+}
+
+/**
+ * Gradient of {@linkcode batchNormComposed} for `x`, `gamma` and `beta`: with
+ * `invStd = 1/√(variance + eps)` and `x̂ = (x − mean)·invStd` per column of the `[n, C]` view,
+ * `dBeta = Σ dy`, `dGamma = Σ dy·x̂`, `dx = gamma·invStd/n·(n·dy − dBeta − x̂·dGamma)`.
+ */
+export function batchNormGradComposed(
+  dy: tf.Tensor,
+  x: tf.Tensor,
+  mean: tf.Tensor1D,
+  variance: tf.Tensor1D,
+  gamma: tf.Tensor1D,
+  eps: number,
+  wasm: boolean,
+): { dx: tf.Tensor; dGamma: tf.Tensor1D; dBeta: tf.Tensor1D } {
+  const channels = x.shape[x.rank - 1];
+  const n = x.size / channels;
+  const [dx, dGamma, dBeta] = tf.tidy(() => {
+    const rows = tf.reshape(x, [n, channels]) as tf.Tensor2D;
+    const dyRows = tf.reshape(dy, [n, channels]) as tf.Tensor2D;
+    const invStd = tf.div(1, tf.sqrt(tf.add(variance, eps)));
+    const normalised = tf.mul(tf.sub(rows, mean), invStd);
+    const dBeta = sumRows(dyRows, wasm);
+    const dGamma = sumRows(tf.mul(dyRows, normalised) as tf.Tensor2D, wasm);
+    const k = tf.div(tf.mul(gamma, invStd), n);
+    const inner = tf.sub(tf.sub(tf.mul(dyRows, n), dBeta), tf.mul(normalised, dGamma));
+    return [tf.reshape(tf.mul(inner, k), x.shape), dGamma, dBeta];
+  });
+  return { dx, dGamma: dGamma as tf.Tensor1D, dBeta: dBeta as tf.Tensor1D };
 }

@@ -6,6 +6,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type {
   Backend,
+  BatchNormGradOutput,
+  BatchNormOutput,
   BinaryOp,
   ConvGeometry,
   DeviceTensor,
@@ -14,8 +16,10 @@ import type {
   Shape,
   UnaryOp,
 } from "@simclr/core";
-import { broadcastShapes } from "@simclr/core";
+import { batchNormArgumentError, broadcastShapes } from "@simclr/core";
 import {
+  batchNormComposed,
+  batchNormGradComposed,
   conv2dGradFilter,
   conv2dGradInput,
   maxPoolGradFirst,
@@ -110,9 +114,14 @@ export class GpuBackend implements Backend {
    * 4 GiB, and running past it traps with "memory access out of bounds") is rethrown saying so.
    */
   #wrap(make: () => tf.Tensor): GpuTensor {
+    return new GpuTensor(this.#run(make), this);
+  }
+
+  /** Runs `make` on this engine, with the trap handling of `#wrap`, and returns its result as is. */
+  #run<T>(make: () => T): T {
     if (tf.getBackend() !== this.#tfBackend) void tf.setBackend(this.#tfBackend);
     try {
-      return new GpuTensor(make(), this);
+      return make();
     } catch (e) {
       if (!(e instanceof WebAssembly.RuntimeError)) throw e;
       const { numTensors, numBytes } = tf.memory();
@@ -390,6 +399,57 @@ export class GpuBackend implements Backend {
       }
     }
     return this.#wrap(() => tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
+  }
+
+  /** Training-mode batch norm, composed in one `tf.tidy` (see `composed.ts`). */
+  batchNorm(
+    x: DeviceTensor,
+    gamma: DeviceTensor,
+    beta: DeviceTensor,
+    eps: number,
+  ): BatchNormOutput {
+    const tx = this.#unwrap(x, "batchNorm");
+    const tg = this.#unwrap(gamma, "batchNorm") as tf.Tensor1D;
+    const tb = this.#unwrap(beta, "batchNorm") as tf.Tensor1D;
+    const problem = batchNormArgumentError(tx.shape, { gamma: tg.shape, beta: tb.shape }, eps);
+    if (problem) throw new Error(`${this.name}.batchNorm: ${problem}`);
+    const out = this.#run(() => batchNormComposed(tx, tg, tb, eps, this.engine === "wasm"));
+    return {
+      y: new GpuTensor(out.y, this),
+      mean: new GpuTensor(out.mean, this),
+      variance: new GpuTensor(out.variance, this),
+    };
+  }
+
+  /** Batch-norm gradient for x, gamma and beta, composed in one `tf.tidy` (see `composed.ts`). */
+  batchNormGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    mean: DeviceTensor,
+    variance: DeviceTensor,
+    gamma: DeviceTensor,
+    eps: number,
+  ): BatchNormGradOutput {
+    const k = "batchNormGrad";
+    const tdy = this.#unwrap(dy, k), tx = this.#unwrap(x, k);
+    const tm = this.#unwrap(mean, k) as tf.Tensor1D;
+    const tv = this.#unwrap(variance, k) as tf.Tensor1D;
+    const tg = this.#unwrap(gamma, k) as tf.Tensor1D;
+    const problem = batchNormArgumentError(
+      tx.shape,
+      { mean: tm.shape, variance: tv.shape, gamma: tg.shape },
+      eps,
+      tdy.shape,
+    );
+    if (problem) throw new Error(`${this.name}.${k}: ${problem}`);
+    const out = this.#run(() =>
+      batchNormGradComposed(tdy, tx, tm, tv, tg, eps, this.engine === "wasm")
+    );
+    return {
+      dx: new GpuTensor(out.dx, this),
+      dGamma: new GpuTensor(out.dGamma, this),
+      dBeta: new GpuTensor(out.dBeta, this),
+    };
   }
 }
 

@@ -360,6 +360,38 @@ for (const c of ENGINE_CASES) {
     gpu.dispose(t);
   });
 
+  test("batchNorm and batchNormGrad by hand, no cancellation for a large mean", async (gpu) => {
+    // x [4 rows, 2 channels] as NHWC [1,2,2,2], eps = 1, gamma = [2, 3], beta = [1, −1].
+    // Channel 0 holds 13, 9, 9, 9: mean 10, variance 3, invStd 1/2, x̂ = 1.5, −.5, −.5, −.5,
+    // y = 2·x̂ + 1. Channel 1 is constant 5: variance 0, invStd 1 (eps alone), y = beta = −1.
+    // Backward, dy channel 0 = 2, 0, 1, −1: dBeta 2, dGamma 3, dx = .25·(4·dy − 2 − 3·x̂);
+    // channel 1 = 1, 2, 3, 4: dBeta 10, dGamma 0, dx = .75·(4·dy − 10).
+    const up = (v: number[], shape: number[]) => gpu.upload(new Float32Array(v), shape);
+    const gamma = up([2, 3], [2]), beta = up([1, -1], [2]);
+    const x = up([13, 5, 9, 5, 9, 5, 9, 5], [1, 2, 2, 2]);
+    const dy = up([2, 1, 0, 2, 1, 3, -1, 4], [1, 2, 2, 2]);
+    const fwd = gpu.batchNorm(x, gamma, beta, 1);
+    deepEqual(fwd.y.shape, [1, 2, 2, 2]);
+    assertClose(await gpu.read(fwd.y), [4, -1, 0, -1, 0, -1, 0, -1], 1e-6, "y");
+    assertClose(await gpu.read(fwd.mean), [10, 5], 1e-6, "mean");
+    assertClose(await gpu.read(fwd.variance), [3, 0], 1e-6, "variance");
+    const grad = gpu.batchNormGrad(dy, x, fwd.mean, fwd.variance, gamma, 1);
+    const dx = [0.375, -4.5, -0.125, -1.5, 0.875, 1.5, -1.125, 4.5];
+    assertClose(await gpu.read(grad.dx), dx, 1e-6, "dx");
+    assertClose(await gpu.read(grad.dGamma), [3, 0], 1e-6, "dGamma");
+    assertClose(await gpu.read(grad.dBeta), [2, 10], 1e-6, "dBeta");
+    // 1e4 ± 1: variance exactly 1 (two passes, so no E[x²] − E[x]² cancellation).
+    const one = up([1], [1]), zero = up([0], [1]);
+    const xFar = up([1e4 - 1, 1e4 + 1, 1e4 - 1, 1e4 + 1], [4, 1]);
+    const far = gpu.batchNorm(xFar, one, zero, 0);
+    assertClose(await gpu.read(far.variance), [1], 1e-6, "variance at mean 1e4");
+    assertClose(await gpu.read(far.y), [-1, 1, -1, 1], 1e-6, "y at mean 1e4");
+    const gamma3 = up([1, 1, 1], [3]);
+    throws(() => gpu.batchNorm(x, gamma3, beta, 1), /gamma \[3\] should be \[2\]/);
+    for (const t of [gamma, beta, x, dy, one, zero, xFar, gamma3]) gpu.dispose(t);
+    for (const out of [fwd, grad, far]) Object.values(out).forEach((t) => gpu.dispose(t));
+  });
+
   test("rejects disposed and foreign tensors", (gpu) => {
     const t = gpu.upload(new Float32Array(2), [2]);
     gpu.dispose(t);

@@ -60,6 +60,8 @@ function describe(method: string, args: unknown[]): { kind: string; detail: stri
     case "matMul":
     case "maxPool":
     case "maxPoolGrad":
+    case "batchNorm":
+    case "batchNormGrad":
       return {
         kind: method,
         detail: `${method} ${

@@ -65,6 +65,38 @@ export const SYMBOLS = {
     parameters: ["i32", "pointer", "pointer", "buffer"],
     result: "void",
   },
+  // x, gamma, beta, y, mean, variance, rows, channels, eps
+  nb_batchnorm: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "i32",
+      "i32",
+      "f64",
+    ],
+    result: "void",
+  },
+  // dy, x, mean, variance, gamma, dx, dGamma, dBeta, rows, channels, eps
+  nb_batchnorm_grad: {
+    parameters: [
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "pointer",
+      "i32",
+      "i32",
+      "f64",
+    ],
+    result: "void",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The loaded library's functions. */

@@ -1,8 +1,9 @@
 /**
  * The native CPU backend of simclr-ts: every `Backend` kernel in C++ (blocked AVX-512/AVX2 SGEMM,
- * implicit-im2col convolutions, broadcasting elementwise ops, reductions), compiled on first use
- * with the machine's `g++ -O3 -march=native -fopenmp` into `.build/` and called through Deno's FFI
- * (needs `--allow-ffi` and `--allow-run` for the compiler, or `-A`). Debian needs the `g++` package.
+ * implicit-im2col convolutions, broadcasting elementwise ops, reductions, fused batch norm),
+ * compiled on first use with the machine's `g++ -O3 -march=native -fopenmp` into `.build/` and
+ * called through Deno's FFI (needs `--allow-ffi` and `--allow-run` for the compiler, or `-A`).
+ * Debian needs the `g++` package.
  *
  * @example
  * ```ts

@@ -10,6 +10,8 @@
 
 import type {
   Backend,
+  BatchNormGradOutput,
+  BatchNormOutput,
   BinaryOp,
   ConvGeometry,
   DeviceTensor,
@@ -18,7 +20,7 @@ import type {
   Shape,
   UnaryOp,
 } from "@simclr/core";
-import { broadcastShapes, outSize, sizeOf } from "@simclr/core";
+import { batchNormArgumentError, broadcastShapes, outSize, sizeOf } from "@simclr/core";
 import { buildNativeLibrary } from "./build.ts";
 import { loadLibrary, type NativeLib, type SYMBOLS } from "./ffi.ts";
 
@@ -910,6 +912,82 @@ export class NativeBackend implements Backend {
       );
     }
     return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Fused batch norm: one pass for the statistics and one for the output, each way.
+
+  /** Training-mode batch norm over all axes but the last; see {@linkcode Backend.batchNorm}. */
+  batchNorm(
+    x: DeviceTensor,
+    gamma: DeviceTensor,
+    beta: DeviceTensor,
+    eps: number,
+  ): BatchNormOutput {
+    const k = "batchNorm";
+    const tx = this.#open(k, "x", x);
+    const tg = this.#open(k, "gamma", gamma);
+    const tb = this.#open(k, "beta", beta);
+    const problem = batchNormArgumentError(tx.shape, { gamma: tg.shape, beta: tb.shape }, eps);
+    if (problem) fail(k, problem);
+    const channels = tx.shape[tx.shape.length - 1];
+    const y = this.#alloc(tx.shape);
+    const mean = this.#alloc([channels]);
+    const variance = this.#alloc([channels]);
+    this.#f.nb_batchnorm(
+      tx.ptr,
+      tg.ptr,
+      tb.ptr,
+      y.ptr,
+      mean.ptr,
+      variance.ptr,
+      tx.size / channels,
+      channels,
+      eps,
+    );
+    return { y, mean, variance };
+  }
+
+  /** Batch-norm gradient for x, gamma and beta; see {@linkcode Backend.batchNormGrad}. */
+  batchNormGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    mean: DeviceTensor,
+    variance: DeviceTensor,
+    gamma: DeviceTensor,
+    eps: number,
+  ): BatchNormGradOutput {
+    const k = "batchNormGrad";
+    const tdy = this.#open(k, "dy", dy);
+    const tx = this.#open(k, "x", x);
+    const tm = this.#open(k, "mean", mean);
+    const tv = this.#open(k, "variance", variance);
+    const tg = this.#open(k, "gamma", gamma);
+    const problem = batchNormArgumentError(
+      tx.shape,
+      { mean: tm.shape, variance: tv.shape, gamma: tg.shape },
+      eps,
+      tdy.shape,
+    );
+    if (problem) fail(k, problem);
+    const channels = tx.shape[tx.shape.length - 1];
+    const dx = this.#alloc(tx.shape);
+    const dGamma = this.#alloc([channels]);
+    const dBeta = this.#alloc([channels]);
+    this.#f.nb_batchnorm_grad(
+      tdy.ptr,
+      tx.ptr,
+      tm.ptr,
+      tv.ptr,
+      tg.ptr,
+      dx.ptr,
+      dGamma.ptr,
+      dBeta.ptr,
+      tx.size / channels,
+      channels,
+      eps,
+    );
+    return { dx, dGamma, dBeta };
   }
 }
 

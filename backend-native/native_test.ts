@@ -272,6 +272,28 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
       rng,
     ),
   );
+  // Fused batch norm: one thread below 64K elements, odd channel counts (scalar loops), and
+  // above 2M elements with channels a multiple of the vector width (streaming stores).
+  for (const shape of [[20000, 7], [3, 9, 11, 13], [128, 16, 16, 64]]) {
+    const c = shape[shape.length - 1];
+    rows.push(
+      await against(`batchNorm y [${shape}]`, [shape, [c], [c]], (b, [x, g, bt]) => {
+        const { y, mean, variance } = b.batchNorm(x, g, bt, 1e-5);
+        b.dispose(mean);
+        b.dispose(variance);
+        return y;
+      }, rng),
+    );
+    rows.push(
+      await against(`batchNormGrad dx [${shape}]`, [shape, shape, [c]], (b, [dy, x, g]) => {
+        // Each backend's own statistics of x (they agree to ~1e-7, see the rows above).
+        const { y, mean, variance } = b.batchNorm(x, g, g, 1e-5);
+        const { dx, dGamma, dBeta } = b.batchNormGrad(dy, x, mean, variance, g, 1e-5);
+        for (const t of [y, mean, variance, dGamma, dBeta]) b.dispose(t);
+        return dx;
+      }, rng),
+    );
+  }
   // Overlapping pool windows (size 3, stride 2) accumulate several gradients in one pixel.
   // (Non-overlapping windows that tile the image are written directly; [2,7,9,5] leaves a row
   // and a column uncovered, which must come out 0.)
@@ -419,6 +441,42 @@ Deno.test("hand-computed values: matMul, first maximum on ties, NaN handling", a
   assert.deepEqual(
     Array.from(await native.read(native.reduce("max", empty, [1], true))),
     [-Infinity, -Infinity],
+  );
+});
+
+Deno.test("batch norm worked by hand, and no cancellation for a large mean", async () => {
+  const up = (v: number[], shape: number[]) => native.upload(new Float32Array(v), shape);
+  const get = async (t: DeviceTensor) => Array.from(await native.read(t));
+  // x [4 rows, 2 channels], eps = 1, gamma = [2, 3], beta = [1, −1]. Channel 0 holds 13, 9, 9, 9:
+  // mean 10, variance 3, invStd 1/2, x̂ = 1.5, −.5, −.5, −.5, y = 2·x̂ + 1. Channel 1 is constant
+  // 5: variance 0, invStd 1 (eps alone), y = beta. Backward with dy channel 0 = 2, 0, 1, −1:
+  // dBeta 2, dGamma 3, dx = .25·(4·dy − 2 − 3·x̂); channel 1 = 1, 2, 3, 4: dBeta 10, dGamma 0,
+  // dx = .75·(4·dy − 10).
+  const gamma = up([2, 3], [2]);
+  const x = up([13, 5, 9, 5, 9, 5, 9, 5], [1, 2, 2, 2]);
+  const { y, mean, variance } = native.batchNorm(x, gamma, up([1, -1], [2]), 1);
+  const close = (got: number[], want: number[], what: string) =>
+    assert.ok(got.every((v, i) => Math.abs(v - want[i]) <= 1e-6), `${what}: ${got} vs ${want}`);
+  close(await get(y), [4, -1, 0, -1, 0, -1, 0, -1], "y");
+  close(await get(mean), [10, 5], "mean");
+  close(await get(variance), [3, 0], "variance");
+  const dy = up([2, 1, 0, 2, 1, 3, -1, 4], [1, 2, 2, 2]);
+  const { dx, dGamma, dBeta } = native.batchNormGrad(dy, x, mean, variance, gamma, 1);
+  close(await get(dx), [0.375, -4.5, -0.125, -1.5, 0.875, 1.5, -1.125, 4.5], "dx");
+  close(await get(dGamma), [3, 0], "dGamma");
+  close(await get(dBeta), [2, 10], "dBeta");
+  // 1e4 ± 1: variance exactly 1, which E[x²] − E[x]² in float32 would lose entirely.
+  const far = native.batchNorm(
+    up([1e4 - 1, 1e4 + 1, 1e4 - 1, 1e4 + 1], [4, 1]),
+    up([1], [1]),
+    up([0], [1]),
+    0,
+  );
+  close(await get(far.variance), [1], "variance at mean 1e4");
+  close(await get(far.y), [-1, 1, -1, 1], "y at mean 1e4");
+  assert.throws(
+    () => native.batchNormGrad(dy, x, mean, up([1, 1, 1], [3]), gamma, 1),
+    /native backend batchNormGrad: variance \[3\] should be \[2\]/,
   );
 });
 

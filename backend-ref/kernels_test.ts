@@ -339,3 +339,54 @@ Deno.test("gather picks indices along an axis, repeats allowed", () => {
     values: [2, 4, 6],
   });
 });
+
+// Batch norm by hand, x [4 rows, 2 channels], eps = 1, gamma = [2, 3], beta = [1, −1]:
+// channel 0 holds 13, 9, 9, 9: mean 10, biased variance (9+1+1+1)/4 = 3, invStd = 1/√(3+1) = 1/2,
+// x̂ = 1.5, −.5, −.5, −.5 and y = 2·x̂ + 1 = 4, 0, 0, 0. Channel 1 is constant 5: variance 0, so
+// only eps keeps invStd = 1 finite, x̂ = 0 and y = beta = −1.
+// Backward with dy channel 0 = 2, 0, 1, −1 and channel 1 = 1, 2, 3, 4:
+// channel 0: dBeta = 2, dGamma = 3 + 0 − .5 + .5 = 3, dx = 2·(1/2)/4·(4·dy − 2 − 3·x̂)
+//   = .25·(1.5, −.5, 3.5, −4.5) = .375, −.125, .875, −1.125;
+// channel 1: dBeta = 10, dGamma = 0, dx = 3·1/4·(4·dy − 10) = −4.5, −1.5, 1.5, 4.5.
+const BN_X = [13, 5, 9, 5, 9, 5, 9, 5];
+const BN_DY = [2, 1, 0, 2, 1, 3, -1, 4];
+
+Deno.test("batchNorm and batchNormGrad: worked by hand, any leading axes", () => {
+  const { t, get, ref } = setup();
+  const gamma = t([2, 3], [2]), beta = t([1, -1], [2]);
+  // The same values as [4,2] and as NHWC [1,2,2,2]: statistics run over every axis but the last.
+  for (const shape of [[4, 2], [1, 2, 2, 2]]) {
+    const x = t(BN_X, shape);
+    const { y, mean, variance } = ref.batchNorm(x, gamma, beta, 1);
+    assert.deepEqual(get(y), { shape, values: [4, -1, 0, -1, 0, -1, 0, -1] });
+    assert.deepEqual(get(mean), { shape: [2], values: [10, 5] });
+    assert.deepEqual(get(variance), { shape: [2], values: [3, 0] });
+    const { dx, dGamma, dBeta } = ref.batchNormGrad(t(BN_DY, shape), x, mean, variance, gamma, 1);
+    assert.deepEqual(get(dx), {
+      shape,
+      values: [0.375, -4.5, -0.125, -1.5, 0.875, 1.5, -1.125, 4.5],
+    });
+    assert.deepEqual(get(dGamma), { shape: [2], values: [3, 0] });
+    assert.deepEqual(get(dBeta), { shape: [2], values: [2, 10] });
+  }
+  assert.throws(
+    () => ref.batchNorm(t(BN_X, [4, 2]), t([1, 1, 1], [3]), beta, 1),
+    /ref backend batchNorm: gamma \[3\] should be \[2\]/,
+  );
+  assert.throws(() => ref.batchNorm(t(BN_X, [4, 2]), gamma, beta, -1), /eps -1 must be/);
+  assert.throws(
+    () => ref.batchNormGrad(t([1, 2], [2]), t(BN_X, [4, 2]), gamma, gamma, gamma, 1),
+    /dy \[2\] should have the shape of x \[4,2\]/,
+  );
+});
+
+Deno.test("batchNorm variance is free of cancellation for a large mean", () => {
+  const { t, get, ref } = setup();
+  // 1e4 + (−1, 1, −1, 1): variance exactly 1. E[x²] − E[x]² in float32 would lose it entirely
+  // (1e8 carries only ~7 digits).
+  const x = t([1e4 - 1, 1e4 + 1, 1e4 - 1, 1e4 + 1], [4, 1]);
+  const { y, mean, variance } = ref.batchNorm(x, t([1], [1]), t([0], [1]), 0);
+  assert.deepEqual(get(mean).values, [1e4]);
+  assert.deepEqual(get(variance).values, [1]);
+  assert.deepEqual(get(y).values, [-1, 1, -1, 1]);
+});

@@ -8,6 +8,8 @@
 
 import type {
   Backend,
+  BatchNormGradOutput,
+  BatchNormOutput,
   BinaryOp,
   ConvGeometry,
   DeviceTensor,
@@ -17,6 +19,7 @@ import type {
   UnaryOp,
 } from "@simclr/core";
 import { sizeOf } from "@simclr/core";
+import { batchNorm, batchNormGrad } from "./batchnorm.ts";
 import { conv2d, conv2dGradFilter, conv2dGradInput, maxPool, maxPoolGrad } from "./conv.ts";
 import { checkShape, type Dense, fail, showShape } from "./dense.ts";
 import { binary, broadcastTo, reduce, unary } from "./elementwise.ts";
@@ -191,6 +194,48 @@ export class RefBackend implements Backend {
   /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
   gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
     return this.#wrap(gather(this.#open("gather", "x", x), indices, axis));
+  }
+
+  /** Training-mode batch norm over all axes but the last; see {@linkcode Backend.batchNorm}. */
+  batchNorm(
+    x: DeviceTensor,
+    gamma: DeviceTensor,
+    beta: DeviceTensor,
+    eps: number,
+  ): BatchNormOutput {
+    const k = "batchNorm";
+    const out = batchNorm(
+      this.#open(k, "x", x),
+      this.#open(k, "gamma", gamma),
+      this.#open(k, "beta", beta),
+      eps,
+    );
+    return { y: this.#wrap(out.y), mean: this.#wrap(out.mean), variance: this.#wrap(out.variance) };
+  }
+
+  /** Gradient of batch norm for x, gamma and beta; see {@linkcode Backend.batchNormGrad}. */
+  batchNormGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    mean: DeviceTensor,
+    variance: DeviceTensor,
+    gamma: DeviceTensor,
+    eps: number,
+  ): BatchNormGradOutput {
+    const k = "batchNormGrad";
+    const out = batchNormGrad(
+      this.#open(k, "dy", dy),
+      this.#open(k, "x", x),
+      this.#open(k, "mean", mean),
+      this.#open(k, "variance", variance),
+      this.#open(k, "gamma", gamma),
+      eps,
+    );
+    return {
+      dx: this.#wrap(out.dx),
+      dGamma: this.#wrap(out.dGamma),
+      dBeta: this.#wrap(out.dBeta),
+    };
   }
 
   /** Checks that `t` is a live tensor of this backend and gives its host array. */

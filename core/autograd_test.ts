@@ -109,6 +109,48 @@ Deno.test("gradients of conv2d, max pool and batch norm", async () => {
   }, { tol: 3e-2 });
 });
 
+Deno.test("gradients of the fused F.batchNorm for x, gamma and beta (4-D and 2-D)", async () => {
+  // eps 0.1 keeps 1/√(variance + eps) from amplifying the finite-difference error.
+  await gradCheck(
+    "F.batchNorm 4-D",
+    [[3, 2, 2, 3], [3], [3]],
+    ([x, gamma, beta]) => F.batchNorm(x, gamma, beta, 0.1).y,
+    { tol: 3e-2 },
+  );
+  await gradCheck(
+    "F.batchNorm 2-D",
+    [[5, 4], [4], [4]],
+    ([x, gamma, beta]) => F.batchNorm(x, gamma, beta, 0.1).y,
+    { tol: 3e-2 },
+  );
+});
+
+Deno.test("BatchNorm training step: output, running statistics and eval mode by hand", async () => {
+  const g = new Graph(createRefBackend());
+  const bn = new BatchNorm(g, "bn", 2);
+  // Channel 0 holds 13, 9, 9, 9 (mean 10, biased variance 3, unbiased 4); channel 1 holds
+  // 1, 2, 3, 6 (mean 3, biased variance 3.5, unbiased 14/3). gamma = 1, beta = 0, eps = 1e-5.
+  const x = g.constant([13, 1, 9, 2, 9, 3, 9, 6], [2, 2, 1, 2]);
+  const y = await bn.forward(x, true).read();
+  const expected = [13, 1, 9, 2, 9, 3, 9, 6].map((v, i) =>
+    i % 2 === 0 ? (v - 10) / Math.sqrt(3 + 1e-5) : (v - 3) / Math.sqrt(3.5 + 1e-5)
+  );
+  y.forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-6, `y[${i}] ${v}`));
+  // Momentum 0.1 from (0, 1): mean 0.1·m, variance 0.9 + 0.1·unbiased.
+  const runningMean = await bn.runningMean.value.read();
+  const runningVar = await bn.runningVar.value.read();
+  const want = [[1, 0.3], [0.9 + 0.4, 0.9 + 1.4 / 3]];
+  [runningMean, runningVar].forEach((got, k) =>
+    got.forEach((v, c) => assert.ok(Math.abs(v - want[k][c]) < 1e-6, `running ${k}[${c}] ${v}`))
+  );
+  // Eval mode normalises with the running statistics.
+  const evalY = await bn.forward(x, false).read();
+  const byRunning = [13, 1, 9, 2, 9, 3, 9, 6].map((v, i) =>
+    (v - want[0][i % 2]) / Math.sqrt(want[1][i % 2] + 1e-5)
+  );
+  evalY.forEach((v, i) => assert.ok(Math.abs(v - byRunning[i]) < 1e-5, `eval y[${i}] ${v}`));
+});
+
 Deno.test("gradients of the NT-Xent and cosine losses", async () => {
   await gradCheck("ntxent", [[3, 4], [3, 4]], ([a, b]) => ntXentLoss(a, b, 0.5));
   await gradCheck("cosine", [[3, 4], [3, 4]], ([a, b]) => cosineLoss(a, b));

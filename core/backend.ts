@@ -1,7 +1,9 @@
 /**
  * The tensor interface every backend implements: a small set of primitive kernels over opaque
  * device tensors. Everything else (autograd, layers, losses, optimisers) is composed in core from
- * these, so a backend is nothing but these kernels.
+ * these, so a backend is nothing but these kernels. Batch normalisation is the one fused kernel:
+ * composed from primitives it is nine memory-bound passes forward and more backward, about half a
+ * CNN training step on the CPU, where fused it is two passes each way.
  *
  * Layouts: images are NHWC, conv filters HWIO (`[kh, kw, cin, cout]`). All tensors are float32 on
  * the device (the reference backend may keep float64 internally, but rounds to float32 on every
@@ -44,6 +46,26 @@ export interface PoolGeometry {
   readonly size: number;
   /** Step between windows. */
   readonly stride: number;
+}
+
+/** Outputs of {@linkcode Backend.batchNorm}; the caller owns and disposes all three. */
+export interface BatchNormOutput {
+  /** The normalised, scaled and shifted input, shape of `x`. */
+  readonly y: DeviceTensor;
+  /** Per-channel batch mean, `[C]`. */
+  readonly mean: DeviceTensor;
+  /** Per-channel biased batch variance (divided by n, not n − 1), `[C]`. */
+  readonly variance: DeviceTensor;
+}
+
+/** Outputs of {@linkcode Backend.batchNormGrad}; the caller owns and disposes all three. */
+export interface BatchNormGradOutput {
+  /** Gradient with respect to `x`, shape of `x`. */
+  readonly dx: DeviceTensor;
+  /** Gradient with respect to the scale `gamma`, `[C]`. */
+  readonly dGamma: DeviceTensor;
+  /** Gradient with respect to the shift `beta`, `[C]`. */
+  readonly dBeta: DeviceTensor;
 }
 
 /**
@@ -117,6 +139,35 @@ export interface Backend {
   pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor;
   /** Picks entries `indices` along `axis`. */
   gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor;
+
+  /**
+   * Training-mode batch normalisation over every axis but the last. With `C` the last
+   * dimension of `x` (channels), `n = size(x) / C ≥ 1` values per channel, and sums over
+   * those n values of each channel c:
+   *
+   *   mean[c] = Σ x / n,  variance[c] = Σ (x − mean[c])² / n  (biased),
+   *   y = (x − mean[c]) / √(variance[c] + eps) · gamma[c] + beta[c].
+   *
+   * `gamma` and `beta` are `[C]`. Returns `y` (shape of `x`), `mean` and `variance` (`[C]`).
+   */
+  batchNorm(x: DeviceTensor, gamma: DeviceTensor, beta: DeviceTensor, eps: number): BatchNormOutput;
+
+  /**
+   * Gradient of {@linkcode Backend.batchNorm}'s `y` (through the batch statistics too) given the
+   * upstream gradient `dy` (shape of `x`) and the forward `mean` and `variance` (`[C]`). With
+   * invStd = 1/√(variance + eps), x̂ = (x − mean)·invStd and sums over the n values of a channel:
+   *
+   *   dBeta = Σ dy,  dGamma = Σ dy·x̂,
+   *   dx = gamma·invStd/n · (n·dy − dBeta − x̂·dGamma).
+   */
+  batchNormGrad(
+    dy: DeviceTensor,
+    x: DeviceTensor,
+    mean: DeviceTensor,
+    variance: DeviceTensor,
+    gamma: DeviceTensor,
+    eps: number,
+  ): BatchNormGradOutput;
 }
 
 /** Number of elements of a shape. */
@@ -144,4 +195,35 @@ export function broadcastShapes(a: Shape, b: Shape): number[] {
     out[i] = Math.max(da, db);
   }
   return out;
+}
+
+/**
+ * Argument check shared by the batch-norm kernels: `x` has rank ≥ 1 and at least one value per
+ * channel, every tensor of `perChannel` (by argument name) is `[C]` with `C` the last dimension of
+ * `x`, `eps` is a finite number ≥ 0, and `dy`, when given, has `x`'s shape. Returns what is
+ * wrong, naming the argument, or null.
+ */
+export function batchNormArgumentError(
+  x: Shape,
+  perChannel: Readonly<Record<string, Shape>>,
+  eps: number,
+  dy?: Shape,
+): string | null {
+  const show = (s: Shape) => `[${s.join(",")}]`;
+  if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) {
+    return `eps ${eps} must be a finite number ≥ 0`;
+  }
+  if (x.length === 0 || sizeOf(x) === 0) {
+    return `x ${show(x)} needs rank ≥ 1 and at least one value per channel (last axis)`;
+  }
+  const channels = x[x.length - 1];
+  for (const [name, shape] of Object.entries(perChannel)) {
+    if (shape.length !== 1 || shape[0] !== channels) {
+      return `${name} ${show(shape)} should be [${channels}], the channels of x ${show(x)}`;
+    }
+  }
+  if (dy && (dy.length !== x.length || dy.some((d, i) => d !== x[i]))) {
+    return `dy ${show(dy)} should have the shape of x ${show(x)}`;
+  }
+  return null;
 }

@@ -65,7 +65,7 @@ export class Conv2d implements Module {
     cout: number,
     readonly kernel: number,
     readonly stride = 1,
-    readonly pad = Math.floor(kernel / 2),
+    readonly pad: number = Math.floor(kernel / 2),
     withBias = true,
   ) {
     const fanIn = cin * kernel * kernel;
@@ -136,18 +136,14 @@ export class BatchNorm implements Module {
   }
   forward(x: Tensor, training: boolean): Tensor {
     const g = x.graph;
-    const axes = x.shape.slice(0, -1).map((_, i) => i);
-    let mean: Tensor, variance: Tensor;
     if (training) {
-      mean = F.mean(x, axes);
-      const centred = F.sub(x, mean);
-      variance = F.mean(F.mul(centred, centred), axes);
+      // One fused kernel each way (the composed form was ~45% of a CNN step on the CPU).
+      const { y, mean, variance } = F.batchNorm(x, this.gamma.value, this.beta.value, this.eps);
       this.#updateRunning(g, mean, variance, x.size / this.channels);
-      const inv = F.div(g.scalar(1), F.sqrt(F.add(variance, g.scalar(this.eps))));
-      return F.add(F.mul(centred, F.mul(inv, this.gamma.value)), this.beta.value);
+      return y;
     }
-    mean = this.runningMean.value;
-    variance = this.runningVar.value;
+    const mean = this.runningMean.value;
+    const variance = this.runningVar.value;
     const inv = F.div(g.scalar(1), F.sqrt(F.add(variance, g.scalar(this.eps))));
     const scaleBy = F.mul(inv, this.gamma.value);
     return F.add(F.mul(F.sub(x, mean), scaleBy), this.beta.value);

@@ -1,6 +1,7 @@
 /**
  * Differentiable operations, each a backend kernel plus its gradient rule. Composite operations
- * (mean, softmax cross-entropy, normalisation) are built from these in core, never in a backend.
+ * (mean, softmax cross-entropy, L2 normalisation) are built from these in core, never in a
+ * backend; batch normalisation is the exception, one fused kernel each way (see `Backend`).
  *
  * @module
  */
@@ -206,6 +207,34 @@ export function maxPool(x: Tensor, geometry: PoolGeometry): Tensor {
     g.make(g.backend.maxPoolGrad(dy.data, x.data, y.data, geometry), []),
   ]);
   return y;
+}
+
+/** What {@linkcode batchNorm} returns. */
+export interface BatchNormResult {
+  /** The normalised output, shape of `x`; gradients flow to `x`, `gamma` and `beta`. */
+  readonly y: Tensor;
+  /** Per-channel batch mean `[C]`, a constant (for the running statistics). */
+  readonly mean: Tensor;
+  /** Per-channel biased batch variance `[C]`, a constant (for the running statistics). */
+  readonly variance: Tensor;
+}
+
+/**
+ * Training-mode batch normalisation over every axis but the last (channels, C), as one fused
+ * kernel each way: `y = (x − mean)/√(variance + eps)·gamma + beta` with the batch mean and biased
+ * variance per channel; `gamma` and `beta` are `[C]`. The gradient of `y` accounts for the
+ * statistics' dependence on `x`; `mean` and `variance` themselves carry no gradient.
+ */
+export function batchNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps: number): BatchNormResult {
+  const g = x.graph;
+  const out = g.backend.batchNorm(x.data, gamma.data, beta.data, eps);
+  const mean = g.make(out.mean, []);
+  const variance = g.make(out.variance, []);
+  const y = g.make(out.y, [x, gamma, beta], (dy) => {
+    const d = g.backend.batchNormGrad(dy.data, x.data, mean.data, variance.data, gamma.data, eps);
+    return [g.make(d.dx, []), g.make(d.dGamma, []), g.make(d.dBeta, [])];
+  });
+  return { y, mean, variance };
 }
 
 /** `log Σ exp(x)` over one axis, kept as size 1, stabilised by the (constant) maximum. */

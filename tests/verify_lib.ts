@@ -249,6 +249,67 @@ export async function verifyKernels(
     [{ shape: [6, 4] }],
     (b, [x]) => b.gather(x, new Int32Array([5, 0, 2, 2]), 0),
   );
+  rows.push(...await verifyBatchNorm(ref, other, rng));
+  return rows;
+}
+
+/** Per-channel float64 mean and biased variance of `x` viewed as `[n, C]`, rounded to float32. */
+function hostChannelStats(x: Float32Array, channels: number): [Float32Array, Float32Array] {
+  const n = x.length / channels;
+  const mean = new Float64Array(channels), variance = new Float64Array(channels);
+  for (let i = 0; i < x.length; i++) mean[i % channels] += x[i] / n;
+  for (let i = 0; i < x.length; i++) variance[i % channels] += (x[i] - mean[i % channels]) ** 2 / n;
+  return [Float32Array.from(mean), Float32Array.from(variance)];
+}
+
+/**
+ * The fused batch-norm kernels on 4-D NHWC and 2-D shapes: every output of `batchNorm` (y, mean,
+ * variance) and of `batchNormGrad` (dx, dGamma, dBeta). Inputs have a non-zero mean and a spread
+ * away from 1 so that centring and scaling are both exercised; the gradient gets the float64
+ * statistics of its x, uploaded to both backends, so it is compared in isolation.
+ */
+async function verifyBatchNorm(ref: Backend, other: Backend, rng: Rng): Promise<VerifyRow[]> {
+  const rows: VerifyRow[] = [];
+  const eps = 1e-5;
+  for (const shape of [[2, 5, 7, 3], [8, 4, 4, 16], [6, 10]]) {
+    const channels = shape[shape.length - 1];
+    const x = random(rng, shape, -0.5, 2.5);
+    const dy = random(rng, shape);
+    const gamma = random(rng, [channels], 0.5, 1.5);
+    const beta = random(rng, [channels]);
+    const [mean, variance] = hostChannelStats(x, channels);
+    const outs: Record<string, Float32Array>[] = [];
+    for (const b of [ref, other]) {
+      const tx = b.upload(x, shape), tdy = b.upload(dy, shape);
+      const [tg, tb, tm, tv] = [gamma, beta, mean, variance].map((v) => b.upload(v, [channels]));
+      const outputs = {
+        ...b.batchNorm(tx, tg, tb, eps),
+        ...b.batchNormGrad(tdy, tx, tm, tv, tg, eps),
+      };
+      const host: Record<string, Float32Array> = {};
+      for (const [name, t] of Object.entries(outputs)) host[name] = await b.read(t);
+      outs.push(host);
+      for (const t of [tx, tdy, tg, tb, tm, tv, ...Object.values(outputs)]) b.dispose(t);
+    }
+    const names = {
+      batchNorm: ["y", "mean", "variance"],
+      batchNormGrad: ["dx", "dGamma", "dBeta"],
+    };
+    for (const [kernel, outputs] of Object.entries(names)) {
+      for (const name of outputs) {
+        const outShape = name === "y" || name === "dx" ? shape : [channels];
+        const row = compare(
+          "kernels",
+          `${kernel} [${shape}] ${name}`,
+          outShape,
+          outs[0][name],
+          outs[1][name],
+          KERNEL_TOLERANCE,
+        );
+        rows.push(row);
+      }
+    }
+  }
   return rows;
 }
 

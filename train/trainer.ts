@@ -269,7 +269,11 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
             (knnAccuracy !== undefined ? `  kNN ${(100 * knnAccuracy).toFixed(1)}%` : "") +
             `  ${record.imagesPerSec.toFixed(1)} img/s`,
         );
-        epochLossSum = epochLossCount = epochImages = epochSeconds = 0;
+        epochLossSum =
+          epochLossCount =
+          epochImages =
+          epochSeconds =
+            0;
         if (stopped === "done") await save(step === totalSteps ? "final" : "epoch");
       }
       if (stopped !== "done") {
