@@ -16,7 +16,7 @@ import type {
   Shape,
   UnaryOp,
 } from "@simclr/core";
-import { batchNormArgumentError, broadcastShapes } from "@simclr/core";
+import { batchNormArgumentError, broadcastShapes, sizeOf } from "@simclr/core";
 import {
   batchNormComposed,
   batchNormGradComposed,
@@ -34,12 +34,6 @@ class GpuTensor implements DeviceTensor {
   get shape(): Shape {
     return this.tensor.shape;
   }
-}
-
-function elementCount(shape: Shape): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
 }
 
 /**
@@ -71,8 +65,8 @@ function padLowRank(x: tf.Tensor, paddings: readonly (readonly [number, number])
     for (let i = 0; i < shape.length; i++) {
       const [a, b] = paddings[i];
       if (a === 0 && b === 0) continue;
-      const outer = elementCount(shape.slice(0, i));
-      const inner = elementCount(shape.slice(i + 1));
+      const outer = sizeOf(shape.slice(0, i));
+      const inner = sizeOf(shape.slice(i + 1));
       y = tf.pad(tf.reshape(y, [outer, shape[i], inner]), [[0, 0], [a, b], [0, 0]]);
       shape[i] += a + b;
     }
@@ -161,7 +155,7 @@ export class GpuBackend implements Backend {
 
   /** Copies host data to the device. */
   upload(data: Float32Array, shape: Shape): DeviceTensor {
-    if (data.length !== elementCount(shape)) {
+    if (data.length !== sizeOf(shape)) {
       throw new Error(`${this.name}.upload: ${data.length} values do not fill shape [${shape}]`);
     }
     const values = this.#copiesHostArrays ? data : data.slice();
@@ -353,7 +347,7 @@ export class GpuBackend implements Backend {
   /** Same data, new shape. */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
     const t = this.#unwrap(x, "reshape");
-    if (elementCount(shape) !== t.size) {
+    if (sizeOf(shape) !== t.size) {
       throw new Error(`${this.name}.reshape: cannot reshape [${t.shape}] to [${shape}]`);
     }
     return this.#wrap(() => tf.reshape(t, [...shape]));

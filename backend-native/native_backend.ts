@@ -18,9 +18,17 @@ import type {
   PoolGeometry,
   ReduceOp,
   Shape,
+  ShapeRules,
   UnaryOp,
 } from "@simclr/core";
-import { batchNormArgumentError, broadcastShapes, outSize, sizeOf } from "@simclr/core";
+import {
+  batchNormArgumentError,
+  broadcastSteps,
+  shapeRules,
+  showShape,
+  sizeOf,
+  stridesOf,
+} from "@simclr/core";
 import { buildNativeLibrary } from "./build.ts";
 import { loadLibrary, type NativeLib, type SYMBOLS } from "./ffi.ts";
 
@@ -42,70 +50,9 @@ const BINARY_CODES: Record<BinaryOp, number> = {
 /** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
 const MAX_RANK = 16;
 
-function fail(kernel: string, message: string): never {
-  throw new Error(`native backend ${kernel}: ${message}`);
-}
-
-function showShape(shape: Shape): string {
-  return `[${shape.join(",")}]`;
-}
-
-/** Row-major strides of `shape`. */
-function stridesOf(shape: Shape): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let axis = shape.length - 1; axis >= 0; axis--) {
-    strides[axis] = stride;
-    stride *= shape[axis];
-  }
-  return strides;
-}
-
-/** Strides of `shape` right-aligned to `rank` axes, 0 on broadcast (size-1 or missing) axes. */
-function broadcastSteps(shape: Shape, rank: number): number[] {
-  const own = stridesOf(shape);
-  const steps = new Array<number>(rank).fill(0);
-  const lead = rank - shape.length;
-  for (let axis = 0; axis < shape.length; axis++) {
-    steps[lead + axis] = shape[axis] === 1 ? 0 : own[axis];
-  }
-  return steps;
-}
-
-function checkShape(kernel: string, what: string, shape: Shape): void {
-  if (!Array.isArray(shape)) {
-    fail(kernel, `${what} must be an array of dimensions`);
-  }
-  for (const d of shape) {
-    if (!Number.isInteger(d) || d < 0) {
-      fail(
-        kernel,
-        `${what} ${showShape(shape)} must have non-negative integer dimensions`,
-      );
-    }
-  }
-  if (shape.length > MAX_RANK) {
-    fail(kernel, `${what} ${showShape(shape)} has rank > ${MAX_RANK}`);
-  }
-}
-
-function checkAxis(kernel: string, axis: number, rank: number): void {
-  if (!Number.isInteger(axis) || axis < 0 || axis >= rank) {
-    fail(
-      kernel,
-      `axis ${axis} is out of range for rank ${rank} (expected 0..${rank - 1})`,
-    );
-  }
-}
-
-function checkGeometry(kernel: string, stride: number, pad: number): void {
-  if (!Number.isInteger(stride) || stride < 1) {
-    fail(kernel, `stride ${stride} must be a positive integer`);
-  }
-  if (!Number.isInteger(pad) || pad < 0) {
-    fail(kernel, `pad ${pad} must be a non-negative integer`);
-  }
-}
+/** The argument rules every backend shares, naming this one `native` in their errors. */
+const rules: ShapeRules = shapeRules("native", { maxRank: MAX_RANK });
+const fail: (kernel: string, message: string) => never = rules.fail;
 
 /** A block of library memory, with a JS view on it (valid until the block is freed). */
 interface Block {
@@ -301,20 +248,12 @@ export class NativeBackend implements Backend {
 
   #open(kernel: string, argument: string, t: DeviceTensor): NativeTensor {
     if (this.#closed) fail(kernel, "the backend was closed");
-    if (!(t instanceof NativeTensor) || t.owner !== this) {
-      fail(
-        kernel,
-        `argument ${argument} is not a tensor of this native backend`,
-      );
-    }
-    if (t.disposed) {
-      fail(
-        kernel,
-        `argument ${argument} (shape ${showShape(t.shape)}) was used after dispose`,
-      );
-    }
-    return t;
+    return rules.openTensor(kernel, argument, t, this.#isOwn);
   }
+
+  /** Whether `t` is a tensor of this backend (live or not). */
+  readonly #isOwn = (t: DeviceTensor): t is NativeTensor =>
+    t instanceof NativeTensor && t.owner === this;
 
   /** Fills the shared integer buffer with `values` and returns it. */
   #intArgs(values: readonly number[]): Int32Array {
@@ -328,16 +267,7 @@ export class NativeBackend implements Backend {
 
   /** Copies `data` into a new tensor, so the caller may reuse its array afterwards. */
   upload(data: Float32Array, shape: Shape): DeviceTensor {
-    if (!(data instanceof Float32Array)) {
-      fail("upload", "data must be a Float32Array");
-    }
-    checkShape("upload", "shape", shape);
-    if (data.length !== sizeOf(shape)) {
-      fail(
-        "upload",
-        `data has ${data.length} elements but shape ${showShape(shape)} needs ${sizeOf(shape)}`,
-      );
-    }
+    rules.checkUpload(data, shape);
     const t = this.#alloc(shape);
     t.block.view.set(data);
     return t;
@@ -386,17 +316,7 @@ export class NativeBackend implements Backend {
   ): DeviceTensor {
     const ta = this.#open("matMul", "a", a);
     const tb = this.#open("matMul", "b", b);
-    const describe = () =>
-      `a ${showShape(ta.shape)} (transposeA=${transposeA}) · b ${showShape(tb.shape)} ` +
-      `(transposeB=${transposeB})`;
-    if (ta.shape.length !== 2 || tb.shape.length !== 2) {
-      fail("matMul", `needs 2-D tensors, got ${describe()}`);
-    }
-    const [m, k] = transposeA ? [ta.shape[1], ta.shape[0]] : [ta.shape[0], ta.shape[1]];
-    const [kB, n] = transposeB ? [tb.shape[1], tb.shape[0]] : [tb.shape[0], tb.shape[1]];
-    if (k !== kB) {
-      fail("matMul", `inner dimensions ${k} and ${kB} differ: ${describe()}`);
-    }
+    const { m, n, k } = rules.matMulDims(ta.shape, tb.shape, transposeA, transposeB);
     const out = this.#alloc([m, n]);
     this.#f.nb_matmul(
       ta.ptr,
@@ -418,35 +338,8 @@ export class NativeBackend implements Backend {
     wShape: Shape,
     geometry: ConvGeometry,
   ) {
-    const { stride, pad } = geometry;
-    checkGeometry(kernel, stride, pad);
-    if (xShape.length !== 4) {
-      fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
-    }
-    if (wShape.length !== 4) {
-      fail(kernel, `filter ${showShape(wShape)} must be HWIO (rank 4)`);
-    }
-    checkShape(kernel, "input", xShape);
-    checkShape(kernel, "filter", wShape);
-    const [batch, inH, inW, inC] = xShape;
-    const [kH, kW, wInC, outC] = wShape;
-    if (wInC !== inC) {
-      fail(
-        kernel,
-        `input ${showShape(xShape)} has ${inC} channels but filter ${
-          showShape(wShape)
-        } expects ${wInC}`,
-      );
-    }
-    const outH = outSize(inH, kH, stride, pad);
-    const outW = outSize(inW, kW, stride, pad);
-    if (outH < 1 || outW < 1) {
-      fail(
-        kernel,
-        `filter ${showShape(wShape)} with pad ${pad} does not fit input ${showShape(xShape)}`,
-      );
-    }
-    const outShape = [batch, outH, outW, outC];
+    const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad, outShape } = rules
+      .convDims(kernel, xShape, wShape, geometry);
     const ints = this.#intArgs([
       batch,
       inH,
@@ -462,15 +355,6 @@ export class NativeBackend implements Backend {
       pad,
     ]);
     return { outShape, ints };
-  }
-
-  #checkDy(kernel: string, dy: NativeTensor, want: number[]): void {
-    if (dy.shape.length !== 4 || want.some((v, i) => dy.shape[i] !== v)) {
-      fail(
-        kernel,
-        `dy ${showShape(dy.shape)} should be the output shape ${showShape(want)}`,
-      );
-    }
   }
 
   /** NHWC × HWIO cross-correlation; see {@linkcode Backend.conv2d}. */
@@ -503,7 +387,7 @@ export class NativeBackend implements Backend {
     const tdy = this.#open(k, "dy", dy);
     const tw = this.#open(k, "w", w);
     const { outShape, ints } = this.#convArgs(k, xShape, tw.shape, geometry);
-    this.#checkDy(k, tdy, outShape);
+    rules.checkOutputShape(k, "dy", tdy.shape, outShape);
     const out = this.#alloc(xShape);
     this.#f.nb_conv2d_grad_input(tdy.ptr, tw.ptr, out.ptr, ints);
     return out;
@@ -520,28 +404,18 @@ export class NativeBackend implements Backend {
     const tx = this.#open(k, "x", x);
     const tdy = this.#open(k, "dy", dy);
     const { outShape, ints } = this.#convArgs(k, tx.shape, wShape, geometry);
-    this.#checkDy(k, tdy, outShape);
+    rules.checkOutputShape(k, "dy", tdy.shape, outShape);
     const out = this.#alloc(wShape);
     this.#f.nb_conv2d_grad_filter(tx.ptr, tdy.ptr, out.ptr, ints);
     return out;
   }
 
   #poolArgs(kernel: string, xShape: Shape, geometry: PoolGeometry) {
-    const { size, stride } = geometry;
-    if (!Number.isInteger(size) || size < 1) {
-      fail(kernel, `window size ${size} must be a positive integer`);
-    }
-    checkGeometry(kernel, stride, 0);
-    if (xShape.length !== 4) {
-      fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
-    }
-    const [batch, inH, inW, channels] = xShape;
-    const outH = outSize(inH, size, stride);
-    const outW = outSize(inW, size, stride);
-    if (outH < 1 || outW < 1) {
-      fail(kernel, `window ${size} does not fit input ${showShape(xShape)}`);
-    }
-    const outShape = [batch, outH, outW, channels];
+    const { batch, inH, inW, channels, outH, outW, size, stride, outShape } = rules.poolDims(
+      kernel,
+      xShape,
+      geometry,
+    );
     const ints = this.#intArgs([
       batch,
       inH,
@@ -576,14 +450,8 @@ export class NativeBackend implements Backend {
     const tx = this.#open(k, "x", x);
     const ty = this.#open(k, "y", y);
     const { outShape, ints } = this.#poolArgs(k, tx.shape, geometry);
-    for (const [name, t] of [["dy", tdy], ["y", ty]] as const) {
-      if (t.shape.length !== 4 || outShape.some((v, i) => t.shape[i] !== v)) {
-        fail(
-          k,
-          `${name} ${showShape(t.shape)} should be the output shape ${showShape(outShape)}`,
-        );
-      }
-    }
+    rules.checkOutputShape(k, "dy", tdy.shape, outShape);
+    rules.checkOutputShape(k, "y", ty.shape, outShape);
     const out = this.#alloc(tx.shape);
     this.#f.nb_maxpool_grad(tdy.ptr, tx.ptr, out.ptr, ints);
     return out;
@@ -594,13 +462,8 @@ export class NativeBackend implements Backend {
 
   /** Elementwise one-input kernel; see {@linkcode Backend.unary}. */
   unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
+    rules.checkOp("unary", op, Object.keys(UNARY_CODES));
     const code = UNARY_CODES[op];
-    if (code === undefined) {
-      fail(
-        "unary",
-        `unknown op "${op}" (expected ${Object.keys(UNARY_CODES)})`,
-      );
-    }
     const tx = this.#open(`unary ${op}`, "x", x);
     const out = this.#alloc(tx.shape);
     this.#f.nb_unary(code, tx.ptr, out.ptr, tx.size);
@@ -609,24 +472,13 @@ export class NativeBackend implements Backend {
 
   /** Elementwise broadcasting two-input kernel; see {@linkcode Backend.binary}. */
   binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
+    rules.checkOp("binary", op, Object.keys(BINARY_CODES));
     const code = BINARY_CODES[op];
-    if (code === undefined) {
-      fail(
-        "binary",
-        `unknown op "${op}" (expected ${Object.keys(BINARY_CODES)})`,
-      );
-    }
     const k = `binary ${op}`;
     const ta = this.#open(k, "a", a);
     const tb = this.#open(k, "b", b);
-    let shape: number[];
-    try {
-      shape = broadcastShapes(ta.shape, tb.shape);
-    } catch (e) {
-      fail(k, (e as Error).message);
-    }
+    const shape = rules.broadcastShape(k, ta.shape, tb.shape);
     const rank = shape.length;
-    if (rank > MAX_RANK) fail(k, `rank ${rank} exceeds ${MAX_RANK}`);
     const ints = this.#ints;
     ints[0] = rank;
     const aSteps = broadcastSteps(ta.shape, rank);
@@ -653,17 +505,9 @@ export class NativeBackend implements Backend {
     }
     const kernel = `reduce ${op}`;
     const tx = this.#open(kernel, "x", x);
+    const shape = rules.reducedShape(kernel, tx.shape, axes, keepDims);
     const rank = tx.shape.length;
-    for (let i = 0; i < axes.length; i++) {
-      checkAxis(kernel, axes[i], rank);
-      if (i > 0 && axes[i] <= axes[i - 1]) {
-        fail(kernel, `axes [${axes}] must be sorted and unique`);
-      }
-    }
     const reduced = new Set(axes);
-    const shape = keepDims
-      ? tx.shape.map((d, axis) => (reduced.has(axis) ? 1 : d))
-      : tx.shape.filter((_, axis) => !reduced.has(axis));
     const ints = this.#ints;
     ints[0] = rank;
     for (let i = 0; i < rank; i++) {
@@ -703,18 +547,8 @@ export class NativeBackend implements Backend {
   /** Repeats size-1 axes to `shape`; see {@linkcode Backend.broadcastTo}. */
   broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
     const tx = this.#open("broadcastTo", "x", x);
-    checkShape("broadcastTo", "target shape", shape);
+    rules.checkBroadcastTo(tx.shape, shape);
     const rank = shape.length;
-    const lead = rank - tx.shape.length;
-    if (
-      lead < 0 ||
-      tx.shape.some((d, axis) => d !== 1 && d !== shape[lead + axis])
-    ) {
-      fail(
-        "broadcastTo",
-        `cannot broadcast ${showShape(tx.shape)} to ${showShape(shape)}`,
-      );
-    }
     const out = this.#alloc(shape);
     this.#copy(
       out,
@@ -731,14 +565,7 @@ export class NativeBackend implements Backend {
   /** Same values, new shape; see {@linkcode Backend.reshape}. */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
     const tx = this.#open("reshape", "x", x);
-    checkShape("reshape", "target shape", shape);
-    if (sizeOf(shape) !== tx.size) {
-      fail(
-        "reshape",
-        `cannot reshape ${showShape(tx.shape)} (${tx.size} elements) to ${showShape(shape)} ` +
-          `(${sizeOf(shape)} elements)`,
-      );
-    }
+    rules.checkReshape(tx.shape, shape);
     const out = this.#alloc(shape);
     this.#f.nb_copy(out.ptr, tx.ptr, tx.size);
     return out;
@@ -747,18 +574,7 @@ export class NativeBackend implements Backend {
   /** Axis permutation; see {@linkcode Backend.transpose}. */
   transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
     const tx = this.#open("transpose", "x", x);
-    const rank = tx.shape.length;
-    const seen = new Set(perm);
-    if (
-      perm.length !== rank || seen.size !== rank ||
-      perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)
-    ) {
-      fail(
-        "transpose",
-        `perm [${perm}] is not a permutation of the ${rank} axes of ${showShape(tx.shape)}`,
-      );
-    }
-    const shape = perm.map((p) => tx.shape[p]);
+    const shape = rules.transposedShape(tx.shape, perm);
     const inStrides = stridesOf(tx.shape);
     const out = this.#alloc(shape);
     this.#copy(
@@ -775,24 +591,10 @@ export class NativeBackend implements Backend {
 
   /** Concatenation along an axis; see {@linkcode Backend.concat}. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
-    if (xs.length === 0) fail("concat", "needs at least one tensor");
     const ts = xs.map((x, i) => this.#open("concat", `xs[${i}]`, x));
+    const shape = rules.concatShape(ts.map((t) => t.shape), axis);
     const first = ts[0].shape;
-    const rank = first.length;
-    checkAxis("concat", axis, rank);
-    let axisTotal = 0;
-    for (const t of ts) {
-      const ok = t.shape.length === rank &&
-        t.shape.every((d, i) => i === axis || d === first[i]);
-      if (!ok) {
-        fail(
-          "concat",
-          `shapes ${ts.map((u) => showShape(u.shape)).join(", ")} differ off axis ${axis}`,
-        );
-      }
-      axisTotal += t.shape[axis];
-    }
-    const shape = first.map((d, i) => (i === axis ? axisTotal : d));
+    const axisTotal = shape[axis];
     // Each input is a [outer, rowLength] block placed at a column offset of the output rows.
     const outer = sizeOf(first.slice(0, axis));
     const inner = sizeOf(first.slice(axis + 1));
@@ -816,28 +618,8 @@ export class NativeBackend implements Backend {
     size: readonly number[],
   ): DeviceTensor {
     const tx = this.#open("slice", "x", x);
+    rules.checkSlice(tx.shape, begin, size);
     const rank = tx.shape.length;
-    if (begin.length !== rank || size.length !== rank) {
-      fail(
-        "slice",
-        `begin [${begin}] and size [${size}] must both have rank ${rank} like ${
-          showShape(tx.shape)
-        }`,
-      );
-    }
-    for (let axis = 0; axis < rank; axis++) {
-      const b = begin[axis];
-      const s = size[axis];
-      if (
-        !Number.isInteger(b) || !Number.isInteger(s) || b < 0 || s < 0 ||
-        b + s > tx.shape[axis]
-      ) {
-        fail(
-          "slice",
-          `begin [${begin}] size [${size}] falls outside ${showShape(tx.shape)} on axis ${axis}`,
-        );
-      }
-    }
     const inStrides = stridesOf(tx.shape);
     let offset = 0;
     for (let axis = 0; axis < rank; axis++) {
@@ -855,21 +637,7 @@ export class NativeBackend implements Backend {
   ): DeviceTensor {
     const tx = this.#open("pad", "x", x);
     const rank = tx.shape.length;
-    if (paddings.length !== rank) {
-      fail(
-        "pad",
-        `got ${paddings.length} paddings for rank-${rank} ${showShape(tx.shape)}`,
-      );
-    }
-    for (const p of paddings) {
-      if (p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
-        fail(
-          "pad",
-          `paddings ${JSON.stringify(paddings)} must be [before, after] non-negative integers`,
-        );
-      }
-    }
-    const shape = tx.shape.map((d, axis) => paddings[axis][0] + d + paddings[axis][1]);
+    const shape = rules.paddedShape(tx.shape, paddings);
     const outStrides = stridesOf(shape);
     let offset = 0;
     for (let axis = 0; axis < rank; axis++) {
@@ -884,19 +652,8 @@ export class NativeBackend implements Backend {
   /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
   gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
     const tx = this.#open("gather", "x", x);
-    const rank = tx.shape.length;
-    checkAxis("gather", axis, rank);
+    const shape = rules.gatheredShape(tx.shape, indices, axis);
     const axisSize = tx.shape[axis];
-    for (let j = 0; j < indices.length; j++) {
-      if (indices[j] < 0 || indices[j] >= axisSize) {
-        fail(
-          "gather",
-          `index ${indices[j]} at position ${j} is out of range [0, ${axisSize}) for axis ` +
-            `${axis} of ${showShape(tx.shape)}`,
-        );
-      }
-    }
-    const shape = tx.shape.map((d, i) => (i === axis ? indices.length : d));
     const outer = sizeOf(tx.shape.slice(0, axis));
     const inner = sizeOf(tx.shape.slice(axis + 1));
     const out = this.#alloc(shape);

@@ -7,7 +7,7 @@
  */
 
 import { batchNormArgumentError, sizeOf } from "@simclr/core";
-import { type Dense, fail } from "./dense.ts";
+import { type Dense, rules } from "./dense.ts";
 
 /** Rows `n` and channels `C` of `x` viewed as `[n, C]`. */
 function rowsAndChannels(x: Dense): [number, number] {
@@ -48,7 +48,7 @@ export function batchNorm(
   eps: number,
 ): { y: Dense; mean: Dense; variance: Dense } {
   const problem = batchNormArgumentError(x.shape, { gamma: gamma.shape, beta: beta.shape }, eps);
-  if (problem) fail("batchNorm", problem);
+  if (problem) rules.fail("batchNorm", problem);
   const [n, channels] = rowsAndChannels(x);
   const { mean, variance } = channelStats(x);
   const y = new Float32Array(x.data.length);
@@ -84,7 +84,7 @@ export function batchNormGrad(
     eps,
     dy.shape,
   );
-  if (problem) fail("batchNormGrad", problem);
+  if (problem) rules.fail("batchNormGrad", problem);
   const [n, channels] = rowsAndChannels(x);
   const invStd = Float64Array.from(variance.data, (v) => 1 / Math.sqrt(v + eps));
   const normalised = (i: number, c: number) => (x.data[i] - mean.data[c]) * invStd[c];

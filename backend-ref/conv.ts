@@ -10,71 +10,12 @@
  * @module
  */
 
-import { type ConvGeometry, outSize, type PoolGeometry, type Shape, sizeOf } from "@simclr/core";
-import { checkShape, type Dense, fail, showShape } from "./dense.ts";
-
-/** Sizes of one convolution, checked for consistency. */
-interface ConvDims {
-  batch: number;
-  inH: number;
-  inW: number;
-  inC: number;
-  kH: number;
-  kW: number;
-  outC: number;
-  outH: number;
-  outW: number;
-  stride: number;
-  pad: number;
-}
-
-function checkGeometry(kernel: string, stride: number, pad: number): void {
-  if (!Number.isInteger(stride) || stride < 1) {
-    fail(kernel, `stride ${stride} must be a positive integer`);
-  }
-  if (!Number.isInteger(pad) || pad < 0) fail(kernel, `pad ${pad} must be a non-negative integer`);
-}
-
-/** Checks an input shape `[n,h,w,cin]` against a filter shape `[kh,kw,cin,cout]`. */
-function convDims(kernel: string, xShape: Shape, wShape: Shape, geometry: ConvGeometry): ConvDims {
-  const { stride, pad } = geometry;
-  checkGeometry(kernel, stride, pad);
-  if (xShape.length !== 4) fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
-  if (wShape.length !== 4) fail(kernel, `filter ${showShape(wShape)} must be HWIO (rank 4)`);
-  checkShape(kernel, "input", xShape);
-  checkShape(kernel, "filter", wShape);
-  const [batch, inH, inW, inC] = xShape;
-  const [kH, kW, wInC, outC] = wShape;
-  if (wInC !== inC) {
-    fail(
-      kernel,
-      `input ${showShape(xShape)} has ${inC} channels but filter ${
-        showShape(wShape)
-      } expects ${wInC}`,
-    );
-  }
-  const outH = outSize(inH, kH, stride, pad);
-  const outW = outSize(inW, kW, stride, pad);
-  if (outH < 1 || outW < 1) {
-    fail(
-      kernel,
-      `filter ${showShape(wShape)} with pad ${pad} does not fit input ${showShape(xShape)}`,
-    );
-  }
-  return { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad };
-}
-
-/** Checks that `dy` has the forward output's shape `[n,oh,ow,cout]`. */
-function checkDy(kernel: string, dy: Dense, d: ConvDims): void {
-  const want = [d.batch, d.outH, d.outW, d.outC];
-  if (dy.shape.length !== 4 || want.some((v, i) => dy.shape[i] !== v)) {
-    fail(kernel, `dy ${showShape(dy.shape)} should be the output shape ${showShape(want)}`);
-  }
-}
+import { type ConvGeometry, type PoolGeometry, type Shape, sizeOf } from "@simclr/core";
+import { type Dense, rules } from "./dense.ts";
 
 /** `y[b,oy,ox,co] = Σ_{ky,kx,ci} x[b, oy·s−p+ky, ox·s−p+kx, ci] · w[ky,kx,ci,co]`. */
 export function conv2d(x: Dense, w: Dense, geometry: ConvGeometry): Dense {
-  const d = convDims("conv2d", x.shape, w.shape, geometry);
+  const d = rules.convDims("conv2d", x.shape, w.shape, geometry);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
   const xData = x.data;
   const wData = w.data;
@@ -117,8 +58,8 @@ export function conv2dGradInput(
   xShape: Shape,
   geometry: ConvGeometry,
 ): Dense {
-  const d = convDims("conv2dGradInput", xShape, w.shape, geometry);
-  checkDy("conv2dGradInput", dy, d);
+  const d = rules.convDims("conv2dGradInput", xShape, w.shape, geometry);
+  rules.checkOutputShape("conv2dGradInput", "dy", dy.shape, d.outShape);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
   const dyData = dy.data;
   const wData = w.data;
@@ -157,8 +98,8 @@ export function conv2dGradFilter(
   wShape: Shape,
   geometry: ConvGeometry,
 ): Dense {
-  const d = convDims("conv2dGradFilter", x.shape, wShape, geometry);
-  checkDy("conv2dGradFilter", dy, d);
+  const d = rules.convDims("conv2dGradFilter", x.shape, wShape, geometry);
+  rules.checkOutputShape("conv2dGradFilter", "dy", dy.shape, d.outShape);
   const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
   const xData = x.data;
   const dyData = dy.data;
@@ -188,24 +129,6 @@ export function conv2dGradFilter(
   return { shape: [...wShape], data: Float32Array.from(dw) };
 }
 
-/** Sizes of one max pool, checked. */
-function poolDims(kernel: string, xShape: Shape, geometry: PoolGeometry) {
-  const { size, stride } = geometry;
-  if (!Number.isInteger(size) || size < 1) {
-    fail(kernel, `window size ${size} must be a positive integer`);
-  }
-  checkGeometry(kernel, stride, 0);
-  if (xShape.length !== 4) fail(kernel, `input ${showShape(xShape)} must be NHWC (rank 4)`);
-  checkShape(kernel, "input", xShape);
-  const [batch, inH, inW, channels] = xShape;
-  const outH = outSize(inH, size, stride);
-  const outW = outSize(inW, size, stride);
-  if (outH < 1 || outW < 1) {
-    fail(kernel, `window ${size} does not fit input ${showShape(xShape)}`);
-  }
-  return { batch, inH, inW, channels, outH, outW, size, stride };
-}
-
 /**
  * Flat index into `x` of the maximum of one window, the first in row-major window order
  * (`ky` then `kx`) on ties: later equal values do not replace it because the test is strict.
@@ -229,7 +152,7 @@ function windowArgMax(
 
 /** `y[b,oy,ox,c] = max_{ky,kx} x[b, oy·s+ky, ox·s+kx, c]` over VALID (unpadded) windows. */
 export function maxPool(x: Dense, geometry: PoolGeometry): Dense {
-  const { batch, inH, inW, channels, outH, outW, size, stride } = poolDims(
+  const { batch, inH, inW, channels, outH, outW, size, stride } = rules.poolDims(
     "maxPool",
     x.shape,
     geometry,
@@ -255,20 +178,13 @@ export function maxPool(x: Dense, geometry: PoolGeometry): Dense {
  * windows (size > stride) add up. `y`, the forward output, is only shape-checked.
  */
 export function maxPoolGrad(dy: Dense, x: Dense, y: Dense, geometry: PoolGeometry): Dense {
-  const { batch, inH, inW, channels, outH, outW, size, stride } = poolDims(
+  const { batch, inH, inW, channels, outH, outW, size, stride, outShape } = rules.poolDims(
     "maxPoolGrad",
     x.shape,
     geometry,
   );
-  const want = [batch, outH, outW, channels];
-  for (const [name, t] of [["dy", dy], ["y", y]] as const) {
-    if (t.shape.length !== 4 || want.some((v, i) => t.shape[i] !== v)) {
-      fail(
-        "maxPoolGrad",
-        `${name} ${showShape(t.shape)} should be the output shape ${showShape(want)}`,
-      );
-    }
-  }
+  rules.checkOutputShape("maxPoolGrad", "dy", dy.shape, outShape);
+  rules.checkOutputShape("maxPoolGrad", "y", y.shape, outShape);
   const dx = new Float64Array(x.data.length);
   const rowStride = inW * channels;
   let o = 0;

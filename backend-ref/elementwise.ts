@@ -7,13 +7,14 @@
 
 import {
   type BinaryOp,
-  broadcastShapes,
+  broadcastSteps,
   type ReduceOp,
   type Shape,
   sizeOf,
+  stridesOf,
   type UnaryOp,
 } from "@simclr/core";
-import { checkAxis, checkShape, type Dense, fail, showShape, stridesOf } from "./dense.ts";
+import { type Dense, rules } from "./dense.ts";
 
 /**
  * The one-input functions. `relu` and `step` let NaN through (a NaN comparison is false, so the
@@ -42,8 +43,8 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
 
 /** Applies a one-input function to every element. */
 export function unary(op: UnaryOp, x: Dense): Dense {
+  rules.checkOp("unary", op, Object.keys(UNARY));
   const f = UNARY[op];
-  if (f === undefined) fail("unary", `unknown op "${op}" (expected ${Object.keys(UNARY)})`);
   const out = new Float32Array(x.data.length);
   for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]);
   return { shape: [...x.shape], data: out };
@@ -54,14 +55,9 @@ export function unary(op: UnaryOp, x: Dense): Dense {
  * and an axis of size 1 (or a missing leading axis) is repeated to match the other input.
  */
 export function binary(op: BinaryOp, a: Dense, b: Dense): Dense {
+  rules.checkOp("binary", op, Object.keys(BINARY));
   const f = BINARY[op];
-  if (f === undefined) fail("binary", `unknown op "${op}" (expected ${Object.keys(BINARY)})`);
-  let shape: number[];
-  try {
-    shape = broadcastShapes(a.shape, b.shape);
-  } catch (e) {
-    fail(`binary ${op}`, (e as Error).message);
-  }
+  const shape = rules.broadcastShape(`binary ${op}`, a.shape, b.shape);
   const total = sizeOf(shape);
   const out = new Float32Array(total);
 
@@ -102,12 +98,8 @@ export function binary(op: BinaryOp, a: Dense, b: Dense): Dense {
  * `shape`, and each must equal the target dimension or be 1 (then it is repeated).
  */
 export function broadcastTo(x: Dense, shape: Shape): Dense {
-  checkShape("broadcastTo", "target shape", shape);
+  rules.checkBroadcastTo(x.shape, shape);
   const rank = shape.length;
-  const lead = rank - x.shape.length;
-  if (lead < 0 || x.shape.some((d, axis) => d !== 1 && d !== shape[lead + axis])) {
-    fail("broadcastTo", `cannot broadcast ${showShape(x.shape)} to ${showShape(shape)}`);
-  }
   const step = broadcastSteps(x.shape, rank);
   const out = new Float32Array(sizeOf(shape));
   const index = new Array<number>(rank).fill(0);
@@ -126,32 +118,17 @@ export function broadcastTo(x: Dense, shape: Shape): Dense {
   return { shape: [...shape], data: out };
 }
 
-/** Strides of `shape` right-aligned to `rank` axes, with 0 on broadcast (size-1 or missing) axes. */
-function broadcastSteps(shape: readonly number[], rank: number): number[] {
-  const own = stridesOf(shape);
-  const steps = new Array<number>(rank).fill(0);
-  const lead = rank - shape.length;
-  for (let axis = 0; axis < shape.length; axis++) {
-    steps[lead + axis] = shape[axis] === 1 ? 0 : own[axis];
-  }
-  return steps;
-}
-
 /**
  * Sums or maxes over `axes` (sorted, unique, non-negative). The output keeps the other axes in
  * order, and the reduced ones as size 1 when `keepDims`. Sums accumulate in float64. A max over
  * an empty axis is -Infinity and a sum 0.
  */
 export function reduce(op: ReduceOp, x: Dense, axes: readonly number[], keepDims: boolean): Dense {
-  if (op !== "sum" && op !== "max") fail("reduce", `unknown op "${op}" (expected sum or max)`);
-  const kernel = `reduce ${op}`;
-  const rank = x.shape.length;
-  for (let i = 0; i < axes.length; i++) {
-    checkAxis(kernel, axes[i], rank);
-    if (i > 0 && axes[i] <= axes[i - 1]) {
-      fail(kernel, `axes [${axes}] must be sorted and unique`);
-    }
+  if (op !== "sum" && op !== "max") {
+    rules.fail("reduce", `unknown op "${op}" (expected sum or max)`);
   }
+  const shape = rules.reducedShape(`reduce ${op}`, x.shape, axes, keepDims);
+  const rank = x.shape.length;
   const reduced = new Set(axes);
 
   // The output shape with reduced axes kept as 1; its strides, with 0 on reduced axes, map every
@@ -175,6 +152,5 @@ export function reduce(op: ReduceOp, x: Dense, axes: readonly number[], keepDims
       index[axis] = 0;
     }
   }
-  const shape = keepDims ? keptShape : x.shape.filter((_, axis) => !reduced.has(axis));
   return { shape, data: Float32Array.from(acc) };
 }

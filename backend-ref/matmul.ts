@@ -4,22 +4,14 @@
  * @module
  */
 
-import { type Dense, fail, showShape } from "./dense.ts";
+import { type Dense, rules } from "./dense.ts";
 
 /**
  * `op(a)·op(b)` where `op` transposes when asked: `op(a)` is `[m, k]`, `op(b)` is `[k, n]`, the
  * result `[m, n]`.
  */
 export function matMul(a: Dense, b: Dense, transposeA: boolean, transposeB: boolean): Dense {
-  const describe = () =>
-    `a ${showShape(a.shape)} (transposeA=${transposeA}) · b ${showShape(b.shape)} ` +
-    `(transposeB=${transposeB})`;
-  if (a.shape.length !== 2 || b.shape.length !== 2) {
-    fail("matMul", `needs 2-D tensors, got ${describe()}`);
-  }
-  const [m, k] = transposeA ? [a.shape[1], a.shape[0]] : [a.shape[0], a.shape[1]];
-  const [kB, n] = transposeB ? [b.shape[1], b.shape[0]] : [b.shape[0], b.shape[1]];
-  if (k !== kB) fail("matMul", `inner dimensions ${k} and ${kB} differ: ${describe()}`);
+  const { m, n, k } = rules.matMulDims(a.shape, b.shape, transposeA, transposeB);
 
   // Bring both operands to plain row-major [m, k] and [k, n] so the product loop below reads
   // both of them along rows.

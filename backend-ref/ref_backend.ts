@@ -18,10 +18,9 @@ import type {
   Shape,
   UnaryOp,
 } from "@simclr/core";
-import { sizeOf } from "@simclr/core";
 import { batchNorm, batchNormGrad } from "./batchnorm.ts";
 import { conv2d, conv2dGradFilter, conv2dGradInput, maxPool, maxPoolGrad } from "./conv.ts";
-import { checkShape, type Dense, fail, showShape } from "./dense.ts";
+import { type Dense, rules } from "./dense.ts";
 import { binary, broadcastTo, reduce, unary } from "./elementwise.ts";
 import { concat, gather, pad, reshape, slice, transpose } from "./layout.ts";
 import { matMul } from "./matmul.ts";
@@ -44,15 +43,7 @@ export class RefBackend implements Backend {
 
   /** Copies `data` into a new tensor, so the caller may reuse its array afterwards. */
   upload(data: Float32Array, shape: Shape): DeviceTensor {
-    if (!(data instanceof Float32Array)) fail("upload", "data must be a Float32Array");
-    if (!Array.isArray(shape)) fail("upload", "shape must be an array of dimensions");
-    checkShape("upload", "shape", shape);
-    if (data.length !== sizeOf(shape)) {
-      fail(
-        "upload",
-        `data has ${data.length} elements but shape ${showShape(shape)} needs ${sizeOf(shape)}`,
-      );
-    }
+    rules.checkUpload(data, shape);
     return this.#wrap({ shape, data: data.slice() });
   }
 
@@ -77,7 +68,7 @@ export class RefBackend implements Backend {
   /** Frees `x`. Disposing an already-freed tensor is ignored, as TF.js does. */
   dispose(x: DeviceTensor): void {
     if (!(x instanceof RefTensor) || x.owner !== this) {
-      fail("dispose", "argument is not a tensor of this ref backend");
+      rules.fail("dispose", "argument is not a tensor of this ref backend");
     }
     if (x.disposed) return;
     x.disposed = true;
@@ -240,14 +231,11 @@ export class RefBackend implements Backend {
 
   /** Checks that `t` is a live tensor of this backend and gives its host array. */
   #open(kernel: string, argument: string, t: DeviceTensor): RefTensor {
-    if (!(t instanceof RefTensor) || t.owner !== this) {
-      fail(kernel, `argument ${argument} is not a tensor of this ref backend`);
-    }
-    if (t.disposed) {
-      fail(kernel, `argument ${argument} (shape ${showShape(t.shape)}) was used after dispose`);
-    }
-    return t;
+    return rules.openTensor(kernel, argument, t, this.#isOwn);
   }
+
+  /** Whether `t` is a tensor of this backend (live or not). */
+  readonly #isOwn = (t: DeviceTensor): t is RefTensor => t instanceof RefTensor && t.owner === this;
 
   /** Makes a kernel's output a live tensor owned by the caller. */
   #wrap(result: Dense): RefTensor {

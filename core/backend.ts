@@ -196,34 +196,3 @@ export function broadcastShapes(a: Shape, b: Shape): number[] {
   }
   return out;
 }
-
-/**
- * Argument check shared by the batch-norm kernels: `x` has rank ≥ 1 and at least one value per
- * channel, every tensor of `perChannel` (by argument name) is `[C]` with `C` the last dimension of
- * `x`, `eps` is a finite number ≥ 0, and `dy`, when given, has `x`'s shape. Returns what is
- * wrong, naming the argument, or null.
- */
-export function batchNormArgumentError(
-  x: Shape,
-  perChannel: Readonly<Record<string, Shape>>,
-  eps: number,
-  dy?: Shape,
-): string | null {
-  const show = (s: Shape) => `[${s.join(",")}]`;
-  if (typeof eps !== "number" || !Number.isFinite(eps) || eps < 0) {
-    return `eps ${eps} must be a finite number ≥ 0`;
-  }
-  if (x.length === 0 || sizeOf(x) === 0) {
-    return `x ${show(x)} needs rank ≥ 1 and at least one value per channel (last axis)`;
-  }
-  const channels = x[x.length - 1];
-  for (const [name, shape] of Object.entries(perChannel)) {
-    if (shape.length !== 1 || shape[0] !== channels) {
-      return `${name} ${show(shape)} should be [${channels}], the channels of x ${show(x)}`;
-    }
-  }
-  if (dy && (dy.length !== x.length || dy.some((d, i) => d !== x[i]))) {
-    return `dy ${show(dy)} should have the shape of x ${show(x)}`;
-  }
-  return null;
-}

@@ -1,11 +1,13 @@
 /**
- * Backend-free core of simclr-ts: the tensor interface every backend implements, reverse-mode
+ * Backend-free core of simclr-ts: the tensor interface every backend implements and the argument
+ * rules every backend applies to it (`shapes.ts`, so all refuse bad input alike), reverse-mode
  * autograd with memory scopes, layers and models, the contrastive losses, optimisers, the shared
  * SimCLR training step, a seeded RNG and a progress bar.
  *
  * @module
  */
 export * from "./backend.ts";
+export * from "./shapes.ts";
 export * from "./random.ts";
 export * from "./autograd.ts";
 export * as F from "./ops.ts";
