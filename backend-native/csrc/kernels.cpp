@@ -49,7 +49,7 @@ static int g_threads = 1;
 // Scratch memory: per thread and per purpose, grown on demand and kept for the process.
 
 #define MAX_THREADS 64
-#define SLOTS 4
+#define SLOTS 5
 struct Scratch {
   void* p = nullptr;
   size_t bytes = 0;
@@ -83,6 +83,32 @@ static float* shared_buf(int slot, size_t floats) {
 }
 
 static inline int round_up(int v, int m) { return (v + m - 1) / m * m; }
+/**
+ * Chunk size (a multiple of `unit`, at most about `max_chunk`) for dynamically scheduled loops
+ * over `total` items on `nt` threads, chosen so that the threads finish together: of a few
+ * chunk counts (multiples of nt), the one whose busiest thread has the least work, fewest
+ * chunks on ties. E.g. 2048 pixels in chunks of 480 left one thread a fifth chunk while the
+ * other idled, and 192 strips in blocks of 20 left one thread 4% more than the other.
+ */
+static inline int balanced_chunk(int total, int unit, int max_chunk, int nt) {
+  const int units = std::max(1, (total + unit - 1) / unit);
+  const int max_units = std::max(1, max_chunk / unit);
+  nt = std::max(1, nt);
+  int n0 = (units + max_units - 1) / max_units;
+  n0 = (n0 + nt - 1) / nt * nt;
+  int best = 0;
+  i64 best_load = 0;
+  for (int n = n0; n <= n0 + 4 * nt; n += nt) {
+    const int per = (units + n - 1) / n, chunks = (units + per - 1) / per;
+    const i64 load = (i64)((chunks + nt - 1) / nt) * per;  // units on the busiest thread
+    if (best == 0 || load < best_load) {
+      best = per;
+      best_load = load;
+    }
+  }
+  return best * unit;
+}
+
 static inline int threads_for(double work, double per_thread_min) {
   if (g_threads <= 1 || work < per_thread_min) return 1;
   int t = (int)(work / per_thread_min);
@@ -343,6 +369,7 @@ static void gemm(int M, int N, int K, const float* A, i64 ars, i64 acs, const fl
     if (mstrips >= 4 * T || mstrips >= nstrips) {
       // Row chunks handed out dynamically so a core busy with other work takes fewer.
       int chunk = std::max(1, std::min(mstrips / (4 * T), MC / MR * 4)) * MR;
+      chunk = balanced_chunk(M, MR, chunk, T);
       int nchunks = (M + chunk - 1) / chunk;
 #pragma omp for schedule(dynamic)
       for (int c = 0; c < nchunks; c++) {
@@ -419,9 +446,73 @@ static inline void im2col_runs(const float* x, const Conv& g, int pix, int k0, i
   }
 }
 
-/** Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. */
+#if defined(__AVX512F__) && MR <= 16
+/**
+ * dst[c * MR + i] = rows[i][c] for i < MR, c < 16: one 16 x 16 transpose in registers (rows
+ * MR..15 are zero and dropped), stored as 16 masked MR-float rows.
+ */
+static inline void transpose_rows16(const float* rows, i64 ld, float* dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = i < MR ? _mm512_loadu_ps(rows + i * ld) : _mm512_setzero_ps();
+  // Interleave 1, 2, 4 and 8 lanes in turn; every r[k] then holds one column (see col below).
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int j = 0; j < 2; j++) {
+      r[i + j] = _mm512_castpd_ps(
+          _mm512_unpacklo_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
+      r[i + j + 2] = _mm512_castpd_ps(
+          _mm512_unpackhi_pd(_mm512_castps_pd(t[i + j]), _mm512_castps_pd(t[i + j + 2])));
+    }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; j++) {
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; j++) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+  // r[k] now holds column col[k]: the pd round swaps the middle pair of each group of four.
+  static const int col[16] = {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15};
+  for (int k = 0; k < 16; k++) _mm512_mask_storeu_ps(dst + col[k] * MR, (1u << MR) - 1, r[k]);
+}
+#endif
+
+/**
+ * Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. With AVX-512 each
+ * strip's MR pixel rows are first copied contiguously (long runs of NHWC input), then
+ * transposed 16 columns at a time in registers: the element-by-element strided stores this
+ * replaces took a quarter of the first layers' convolution time.
+ */
 static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
                           float* dst) {
+#if defined(__AVX512F__) && MR <= 16
+  const int kv = kc / 16 * 16;
+  float* rows = scratch(4, (size_t)MR * kc);
+  for (int s = 0; s < mc; s += MR) {
+    const int mr = std::min(MR, mc - s);
+    float* d = dst + (i64)s * kc;
+    for (int i = 0; i < MR; i++) {
+      float* row = rows + (i64)i * kc;
+      if (i >= mr) {
+        memset(row, 0, kc * sizeof(float));
+        continue;
+      }
+      im2col_runs(x, g, ic + s + i, pc, pc + kc, [&](int k, const float* src, int len) {
+        if (src)
+          memcpy(row + (k - pc), src, len * sizeof(float));
+        else
+          memset(row + (k - pc), 0, len * sizeof(float));
+      });
+    }
+    for (int c = 0; c < kv; c += 16) transpose_rows16(rows + c, kc, d + (i64)c * MR);
+    for (int c = kv; c < kc; c++)
+      for (int i = 0; i < MR; i++) d[(i64)c * MR + i] = rows[(i64)i * kc + c];
+  }
+#else
   for (int s = 0; s < mc; s += MR) {
     const int mr = std::min(MR, mc - s);
     float* d = dst + (i64)s * kc;
@@ -439,6 +530,7 @@ static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc,
       });
     }
   }
+#endif
 }
 
 /**
@@ -470,6 +562,31 @@ static void pack_B_im2col(const float* x, const Conv& g, int pc, int kc, int K, 
   }
 }
 
+/**
+ * Packs the transposed im2col block, columns k [k0, k0+klen) x pixels [pc, pc+kc), as W-wide
+ * strips: element (pixel pc+p, column k0+s*W+j) goes to dst[s*kc*W + p*W + j], zero-padded to a
+ * multiple of W (W = MR: A-strips of im2colᵀ). Each pixel's row is first gathered contiguously
+ * (a few long copies of NHWC input runs), then cut into strips with fixed-size copies: copying
+ * piece by piece straight into the strips cost twice as much.
+ */
+template <int W>
+static void pack_im2col_T(const float* x, const Conv& g, int pc, int kc, int k0, int klen,
+                          float* dst) {
+  const int nstrips = (klen + W - 1) / W;
+  float* row = scratch(4, (size_t)nstrips * W);
+  for (int j = klen; j < nstrips * W; j++) row[j] = 0.0f;
+  for (int p = 0; p < kc; p++) {
+    im2col_runs(x, g, pc + p, k0, k0 + klen, [&](int k, const float* src, int len) {
+      if (src)
+        memcpy(row + (k - k0), src, len * sizeof(float));
+      else
+        memset(row + (k - k0), 0, len * sizeof(float));
+    });
+    float* d = dst + (i64)p * W;
+    for (int s = 0; s < nstrips; s++) memcpy(d + (i64)s * kc * W, row + s * W, W * sizeof(float));
+  }
+}
+
 /** y = conv(x, w) with w viewed as a strided [K, outC] matrix (row stride wrs, col stride wcs). */
 static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
                          const Conv& g) {
@@ -479,7 +596,7 @@ static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float
   float* Bp = shared_buf(0, packed_B_size(K, N));
   int nt = threads_for(2.0 * P * N * K, 4e6);
   int nstrips = (N + NR - 1) / NR;
-  int chunk = MC * 2;
+  int chunk = balanced_chunk(P, MR, MC * 2, nt);
   int nchunks = (P + chunk - 1) / chunk;
 #pragma omp parallel num_threads(nt)
   {
@@ -504,8 +621,18 @@ void nb_conv2d(const float* x, const float* w, float* y, const int* d) {
 }
 
 /**
- * dw[kh,kw,cin,cout] = Σ_pixels im2col(x)ᵀ · dy, computed as dwᵀ = dyᵀ · im2col(x) so the
- * im2col rows become contiguous B-panel rows; pixel chunks are summed in float, then in double.
+ * dw[kh,kw,cin,cout] = Σ_pixels im2col(x)ᵀ · dy, a GEMM with the pixels as its reduction axis;
+ * pixel chunks are summed in float, then in double.
+ *
+ * Large filters (K·N floats well beyond L2: the deep layers) are computed as dw = im2colᵀ · dy
+ * (A-strips from the transposed im2col, B = dy, C = dw in its own layout) split by filter rows:
+ * each thread owns blocks of dw rows outright and keeps their C block in cache while it runs
+ * over all pixels, repacking the small dy panel per block. Splitting by pixels instead made
+ * each thread write a whole K x N partial far beyond L2 every K-block and then add the
+ * partials up with a transposing pass; that ran at half the speed of the forward convolution.
+ *
+ * Small filters (many pixels, e.g. the first layer) are split by pixels as dwᵀ = dyᵀ · im2col,
+ * so the im2col rows become contiguous B-panel rows, each thread summing a whole dwᵀ.
  */
 void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int* d) {
   Conv g = conv_from(d);
@@ -517,11 +644,52 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
     memset(dw, 0, KN * sizeof(float));
     return;
   }
-  const int Kpad = round_up(K, NR), nstrips = Kpad / NR;
+  const int Npad = round_up(N, NR), nstrips = Npad / NR;
+  const int mstrips = (K + MR - 1) / MR;
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total
   const int nchunks = (P + chunk - 1) / chunk;
   int nt = threads_for(2.0 * P * KN, 4e6);
+  /** Float sums of pixels [p0, p1) for dw rows [k0, k0+mc) into part (mc x N, row stride N). */
+  auto chunk_sum = [&](int k0, int mc, int p0, int p1, float* part, float* Ap, float* Bp) {
+    for (int pc = p0; pc < p1; pc += KC) {
+      const int kc = std::min(KC, p1 - pc);
+      pack_B_view(dy + (i64)pc * N, N, 1, kc, N, Bp);
+      for (int ic = 0; ic < mc; ic += MC) {
+        const int m = std::min(MC, mc - ic);
+        pack_im2col_T<MR>(x, g, pc, kc, k0 + ic, m, Ap);
+        block_kernels(m, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
+      }
+    }
+  };
+  if (KN * sizeof(float) > (1 << 20) && mstrips >= 8 * nt) {
+    const int rows =
+        balanced_chunk(K, MR, std::max(1, std::min(mstrips / (4 * nt), MC / MR)) * MR, nt);
+    const int nblocks = (K + rows - 1) / rows;
+#pragma omp parallel num_threads(nt)
+    {
+      float* Ap = scratch(0, (size_t)MC * KC);
+      float* Bp = scratch(3, (size_t)KC * Npad);
+      float* part = scratch(2, (size_t)rows * N);
+      double* total = scratch_d(1, (size_t)rows * N);
+#pragma omp for schedule(dynamic)
+      for (int b = 0; b < nblocks; b++) {
+        const int k0 = b * rows, mc = std::min(rows, K - k0);
+        const i64 n = (i64)mc * N;
+        for (int p0 = 0; p0 < P; p0 += chunk) {
+          chunk_sum(k0, mc, p0, std::min(P, p0 + chunk), part, Ap, Bp);
+          if (p0 == 0)
+            for (i64 i = 0; i < n; i++) total[i] = part[i];
+          else
+            for (i64 i = 0; i < n; i++) total[i] += part[i];
+        }
+        float* out = dw + (i64)k0 * N;
+        for (i64 i = 0; i < n; i++) out[i] = (float)total[i];
+      }
+    }
+    return;
+  }
   nt = std::min(nt, nchunks);
+  const int Kpad = round_up(K, NR), kstrips = Kpad / NR;
   double* totals[MAX_THREADS];
 #pragma omp parallel num_threads(nt)
   {
@@ -542,7 +710,7 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
           const int mc = std::min(MC, N - ic);
           // A(i = output channel, p = pixel) = dy[(pc + p) * N + ic + i]
           pack_A_view(dy + (i64)pc * N + ic, 1, N, mc, kc, Ap);
-          block_kernels(mc, kc, Ap, Bp, 0, nstrips, K, part + (i64)ic * K, K, pc > p0);
+          block_kernels(mc, kc, Ap, Bp, 0, kstrips, K, part + (i64)ic * K, K, pc > p0);
         }
       }
       for (i64 i = 0; i < KN; i++) total[i] += part[i];
@@ -574,15 +742,22 @@ void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int*
     return;
   }
   if (g.stride == 1 && g.padH <= g.kH - 1 && g.padW <= g.kW - 1) {
-    // w'[ky,kx,co,ci] = w[kh-1-ky, kw-1-kx, ci, co]
-    float* wf = shared_buf(1, (i64)K * g.outC);
-    for (int ky = 0; ky < g.kH; ky++)
-      for (int kx = 0; kx < g.kW; kx++) {
-        const float* src = w + ((i64)(g.kH - 1 - ky) * g.kW + (g.kW - 1 - kx)) * g.inC * g.outC;
-        float* dst = wf + ((i64)ky * g.kW + kx) * g.outC * g.inC;
-        for (int ci = 0; ci < g.inC; ci++)
-          for (int co = 0; co < g.outC; co++) dst[(i64)co * g.inC + ci] = src[(i64)ci * g.outC + co];
-      }
+    // w'[ky,kx,co,ci] = w[kh-1-ky, kw-1-kx, ci, co]: taps reversed, each tap transposed. The
+    // transpose goes 16 input channels at a time (16 sequential read streams, contiguous
+    // writes) on all threads: element by element on one thread it strode through memory and
+    // took 5% of the last layer's input-gradient time.
+    const int taps = g.kH * g.kW, CI = g.inC, CO = g.outC;
+    float* wf = shared_buf(1, (i64)K * CO);
+    const int cblocks = (CI + 15) / 16;
+    const int tnt = threads_for((double)K * CO, 1 << 17);
+#pragma omp parallel for num_threads(tnt) schedule(static)
+    for (int t = 0; t < taps * cblocks; t++) {
+      const int tap = t / cblocks, c0 = t % cblocks * 16, c1 = std::min(CI, c0 + 16);
+      const float* src = w + (i64)(taps - 1 - tap) * CI * CO;
+      float* dst = wf + (i64)tap * CO * CI;
+      for (int co = 0; co < CO; co++)
+        for (int ci = c0; ci < c1; ci++) dst[(i64)co * CI + ci] = src[(i64)ci * CO + co];
+    }
     Conv f{g.batch, g.outH, g.outW, g.outC, g.kH, g.kW, g.inC, g.inH, g.inW, 1,
            g.kH - 1 - g.padH, g.kW - 1 - g.padW};
     conv_forward(dy, wf, g.inC, 1, dx, f);
