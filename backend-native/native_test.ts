@@ -102,6 +102,8 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[2, 9, 11, 5], [1, 1, 5, 70], 2, 0], // 1x1 stride 2 (ResNet shortcut)
     [[2, 9, 8, 3], [3, 5, 3, 4], 1, 1], // non-square filter, different H and W padding
     [[1, 6, 6, 2], [3, 3, 2, 3], 1, 3], // pad beyond the filter: col2im path at stride 1
+    // Filter over 1 MiB and several pixel chunks: the row-owned im2colᵀ·dy filter gradient.
+    [[3, 20, 20, 48], [3, 3, 48, 640], 1, 1],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };
