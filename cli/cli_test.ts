@@ -85,3 +85,13 @@ Deno.test("evaluate and report refuse bad input with the flag or file named", as
   assert.match(empty.out, /no run\.json, results\.json or log\.jsonl/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("the wasm engine comes with a hint naming the faster native backend; ref does not", async () => {
+  const { chooseBackend, CPU_ENGINE_HINT } = await import("./backends.ts");
+  const wasm = await chooseBackend("gpu", "wasm");
+  assert.equal(wasm.engine, "wasm");
+  assert.equal(wasm.hint, CPU_ENGINE_HINT);
+  assert.match(wasm.hint ?? "", /--backend native/);
+  const ref = await chooseBackend("ref", "auto");
+  assert.equal(ref.hint, undefined);
+});

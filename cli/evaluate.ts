@@ -187,6 +187,7 @@ async function main(): Promise<number> {
   const config = ckpt.meta.config;
   const chosen = await chooseBackend(flags.backend, flags.engine);
   console.error(`engine: ${chosen.description}`);
+  if (chosen.hint) console.error(chosen.hint);
   console.error(
     `checkpoint: ${ckptPath} (step ${ckpt.meta.step}, epoch ${
       ckpt.meta.epoch.toFixed(2)

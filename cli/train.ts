@@ -64,11 +64,12 @@ async function main(): Promise<number> {
     }
   }
 
-  const { backend, engine, description: engineDescription } = await chooseBackend(
+  const { backend, engine, description: engineDescription, hint } = await chooseBackend(
     config.backend,
     config.engine,
   );
   console.error(`engine: ${engineDescription}`);
+  if (hint) console.error(hint);
   const model: ModelName = config.model === "default"
     ? (engine === "cuda" ? "resnet18" : "small")
     : config.model;
