@@ -3,6 +3,7 @@ import type { DeviceTensor } from "@simclr/core";
 import {
   createGpuBackend,
   EngineUnavailableError,
+  ensureRuntimeDir,
   type GpuBackend,
   loadCuda,
   loadEngine,
@@ -166,4 +167,24 @@ Deno.test({
     wasm.dispose(a);
     webgpu.dispose(b);
   },
+});
+
+Deno.test("without XDG_RUNTIME_DIR the WebGPU probe first points it at a private folder", () => {
+  const saved = Deno.env.get("XDG_RUNTIME_DIR");
+  try {
+    Deno.env.delete("XDG_RUNTIME_DIR");
+    ensureRuntimeDir();
+    const dir = Deno.env.get("XDG_RUNTIME_DIR");
+    ok(dir, "XDG_RUNTIME_DIR is set");
+    const info = Deno.statSync(dir);
+    ok(info.isDirectory);
+    equal((info.mode ?? 0) & 0o777, 0o700);
+    // A valid folder is left as it is.
+    Deno.env.set("XDG_RUNTIME_DIR", Deno.cwd());
+    ensureRuntimeDir();
+    equal(Deno.env.get("XDG_RUNTIME_DIR"), Deno.cwd());
+  } finally {
+    if (saved === undefined) Deno.env.delete("XDG_RUNTIME_DIR");
+    else Deno.env.set("XDG_RUNTIME_DIR", saved);
+  }
 });

@@ -146,6 +146,32 @@ export interface WebGpuProbe {
 const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|software|warp|basic render/i;
 
 /**
+ * Mesa's Vulkan drivers print `error: XDG_RUNTIME_DIR is invalid or not set` on every start on a
+ * headless Linux machine (no login session). It is harmless but reads like a failure, so when the
+ * variable is missing or not a folder, point it at a private folder of ours (mode 0700, as the
+ * spec asks) before the driver loads. Without the permissions to do so, leave it as it is.
+ */
+export function ensureRuntimeDir(): void {
+  if (Deno.build.os !== "linux") return;
+  try {
+    const current = Deno.env.get("XDG_RUNTIME_DIR");
+    if (current && Deno.statSync(current).isDirectory) return;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) return;
+    // A stale path: fall through and replace it.
+  }
+  try {
+    const tmp = Deno.env.get("TMPDIR") || "/tmp";
+    const dir = `${tmp}/simclr-ts-runtime-${Deno.uid() ?? "user"}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // No write or env permission: the warning stays, and WebGPU works regardless.
+  }
+}
+
+/**
  * Asks `navigator.gpu` for a high-performance adapter. Returns null when Deno exposes no WebGPU or
  * no adapter exists. Deno 2.9 needs no flag for `navigator.gpu` (older Deno needed
  * `--unstable-webgpu`).
@@ -153,6 +179,7 @@ const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|software|warp|basic ren
 export async function probeWebGpu(): Promise<WebGpuProbe | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (gpu === undefined) return null;
+  ensureRuntimeDir();
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
   if (adapter === null) return null;
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };

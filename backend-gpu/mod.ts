@@ -13,7 +13,8 @@
  *   piece and the fix.
  * - `webgpu` — `@tensorflow/tfjs-backend-webgpu` on Deno's built-in `navigator.gpu` (no flag
  *   needed in Deno 2.9; older Deno needed `--unstable-webgpu`). Mesa prints
- *   `XDG_RUNTIME_DIR is invalid` to stderr on headless Linux; it is harmless. On machines without
+ *   `XDG_RUNTIME_DIR is invalid` to stderr on headless Linux unless that variable names a folder;
+ *   the probe points it at a private one first (see `ensureRuntimeDir`). On machines without
  *   a GPU, Debian's `mesa-vulkan-drivers` provides lavapipe/llvmpipe, a software Vulkan device:
  *   correct but slow, and reported as a fallback adapter.
  * - `wasm` — `@tensorflow/tfjs-backend-wasm` (XNNPACK) with SIMD, one thread (the threaded build
@@ -69,6 +70,7 @@ export {
   type Engine,
   ENGINES,
   EngineUnavailableError,
+  ensureRuntimeDir,
   loadCuda,
   type LoadCudaOptions,
   type LoadedEngine,
