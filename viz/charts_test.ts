@@ -59,6 +59,15 @@ Deno.test("training curves: loss, EMA and LR paths, labelled axes, renders", () 
   assertRenders(svg);
 });
 
+Deno.test("learning-rate ticks stay distinct for Adam's 1e-3 peak (no two read 0.001)", () => {
+  const steps = log.steps.map((s, i) => ({ ...s, lr: 1e-3 * Math.min(1, (i + 1) / 10) }));
+  const root = parseSvg(trainingCurvesChart(steps));
+  const labels = texts(root, "g.lr-panel g.y-axis text");
+  assert.ok(labels.length >= 4, `lr axis has ${labels.length} labels`);
+  assert.equal(new Set(labels).size, labels.length, `repeated lr tick labels: ${labels}`);
+  assert.ok(labels.includes("0.0012") && labels.includes("0.001"), `lr labels: ${labels}`);
+});
+
 Deno.test("training curves: long runs draw a min–max band of at most one vertex pair per px", () => {
   const long = syntheticLog(20, 1000).steps;
   const svg = trainingCurvesChart(long);

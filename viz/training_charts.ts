@@ -191,7 +191,11 @@ export function trainingCurvesChart(
       d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(lrSteps),
     )
     .attr("fill", "none").attr("stroke", LR_COLOR).attr("stroke-width", 2);
-  styleAxis(lrG.append("g").call(d3.axisLeft(yLr).ticks(4, "~g")), "y-axis");
+  // Two significant digits: with one (d3's default for this step), 0.0012 and 0.001 both read 0.001.
+  styleAxis(
+    lrG.append("g").call(d3.axisLeft(yLr).ticks(4).tickFormat(d3.format(".2~g"))),
+    "y-axis",
+  );
   styleAxis(
     lrG.append("g").attr("transform", `translate(0,${lrPanel.height})`)
       .call(d3.axisBottom(x).ticks(6).tickFormat(d3.format("~s"))),
