@@ -5,6 +5,18 @@
  * composed from primitives it is nine memory-bound passes forward and more backward, about half a
  * CNN training step on the CPU, where fused it is two passes each way.
  *
+ * ## Adding a kernel (the list every backend must implement is {@linkcode Backend})
+ * 1. Declare it on {@linkcode Backend} below, with its layout and shape contract in JSDoc.
+ * 2. Put its argument rules in `core/shapes.ts` (one copy, shared by every backend's checks).
+ * 3. The float64 reference: `backend-ref/ref_backend.ts` (and a family file such as
+ *    `backend-ref/conv.ts`), with a case in `backend-ref/kernels_test.ts`.
+ * 4. TF.js: `backend-gpu/gpu_backend.ts` (composed from TF.js ops in `backend-gpu/composed.ts`
+ *    where TF.js lacks it).
+ * 5. Native: the C++ in `backend-native/csrc/`, its symbol in `backend-native/ffi.ts`, its wrapper
+ *    in `backend-native/native_backend.ts`.
+ * 6. A row in `tests/verify_lib.ts` (`verifyKernels`), so `deno task verify` compares every
+ *    backend with the reference; if autograd uses it, its gradient rule in `core/ops.ts`.
+ *
  * Layouts: images are NHWC, conv filters HWIO (`[kh, kw, cin, cout]`). All tensors are float32 on
  * the device (the reference backend may keep float64 internally, but rounds to float32 on every
  * kernel output so both backends see the same values).
