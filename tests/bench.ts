@@ -32,7 +32,8 @@ export interface BenchRow {
 
 const USAGE =
   `usage: deno task bench [--backends LIST] [--models LIST] [--steps N] [--peer] [--json FILE]
-  --backends  comma list of: native, wasm, webgpu, cuda, ref      (default: native,wasm)
+  --backends  comma list of: auto, native, wasm, webgpu, cuda, ref (default: auto, the backend
+              train would pick here)
   --models    comma list of: simple, small, resnet18               (default: simple,small,resnet18)
   --steps     timed steps per configuration, after one warm-up     (default: 3)
   --batch     images per step for simple/small                     (default: 256; resnet18: 64)
@@ -41,6 +42,11 @@ const USAGE =
 
 /** Creates a backend by its bench name, or explains why it is unavailable. */
 async function createBackend(name: string): Promise<Backend> {
+  if (name === "auto") {
+    const chosen = await (await import("@simclr/cli")).chooseBackend("auto", "auto");
+    if (chosen.selection) console.error(chosen.selection);
+    return chosen.backend;
+  }
   if (name === "ref") return (await import("@simclr/backend-ref")).createRefBackend();
   if (name === "native") {
     const mod = await import("@simclr/backend-native");
@@ -142,7 +148,7 @@ async function main(): Promise<number> {
     values = parseArgs({
       args: Deno.args,
       options: {
-        backends: { type: "string", default: "native,wasm" },
+        backends: { type: "string", default: "auto" },
         models: { type: "string", default: "simple,small,resnet18" },
         steps: { type: "string", default: "3" },
         batch: { type: "string", default: "256" },

@@ -11,9 +11,10 @@ import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from 
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE =
-  `usage: deno task verify [--backend gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
-  --backend  the backend checked against the reference: gpu (TF.js, default) or native (C/FFI)
-  --engine   TF.js engine for --backend gpu (default auto)
+  `usage: deno task verify [--backend auto|gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
+  --backend  the backend checked against the reference: auto (default: the one train would pick),
+             gpu (TF.js) or native (C++/FFI)
+  --engine   TF.js engine for --backend gpu; an engine other than auto implies --backend gpu
   --json     also write the rows and phase times as JSON to FILE
   --quick    smaller batches (for tests)`;
 
@@ -23,7 +24,7 @@ async function main() {
     args = parseArgs({
       args: Deno.args,
       options: {
-        backend: { type: "string", default: "gpu" },
+        backend: { type: "string", default: "auto" },
         engine: { type: "string", default: "auto" },
         json: { type: "string" },
         quick: { type: "boolean", default: false },
@@ -45,12 +46,13 @@ async function main() {
     console.error(`verify: --engine must be one of ${engines.join(", ")}, got "${args.engine}"`);
     Deno.exit(2);
   }
-  if (args.backend !== "gpu" && args.backend !== "native") {
-    console.error(`verify: --backend must be gpu or native, got "${args.backend}"`);
+  if (args.backend !== "auto" && args.backend !== "gpu" && args.backend !== "native") {
+    console.error(`verify: --backend must be auto, gpu or native, got "${args.backend}"`);
     Deno.exit(2);
   }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;
+  if (chosen.selection) console.log(chosen.selection);
   console.log(`engine: ${chosen.description}`);
   const ref = createRefBackend();
   const rows: VerifyRow[] = [];
