@@ -16,7 +16,9 @@ const USAGE =
              gpu (TF.js) or native (C++/FFI)
   --engine   TF.js engine for --backend gpu; an engine other than auto implies --backend gpu
   --json     also write the rows and phase times as JSON to FILE
-  --quick    smaller batches (for tests)`;
+  --quick    smaller batches (for tests)
+  --models   comma list of the models whose training steps are compared (default
+             simple,small,resnet18)`;
 
 async function main() {
   let args;
@@ -28,6 +30,7 @@ async function main() {
         engine: { type: "string", default: "auto" },
         json: { type: "string" },
         quick: { type: "boolean", default: false },
+        models: { type: "string", default: "simple,small,resnet18" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -62,7 +65,13 @@ async function main() {
   // ResNet-18 has 17 batch-norm layers between the loss and its stem: float32 error grows to
   // ~1e-3 relative there (measured 1.2–3.4e-3 on wasm), hence its wider bound.
   const models = [["simple", undefined, 1e-3], ["small", 8, 1e-3], ["resnet18", 8, 1e-2]] as const;
-  for (const [model, width, tolerance] of models) {
+  const asked = args.models!.split(",");
+  const unknown = asked.filter((m) => !models.some(([name]) => name === m));
+  if (unknown.length > 0) {
+    console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
+    Deno.exit(2);
+  }
+  for (const [model, width, tolerance] of models.filter(([name]) => asked.includes(name))) {
     const r = await verifyTrainingSteps(ref, gpu, model, { batch, steps: 3, width, tolerance });
     rows.push(...r.rows);
     times.push(...r.times);
