@@ -31,6 +31,35 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The commands run.sh calls (besides shell built-ins); xz unpacks Deno. */
+const RUN_SH_TOOLS = [
+  "sh",
+  "xz",
+  "mkdir",
+  "dirname",
+  "basename",
+  "chmod",
+  "mv",
+  "rm",
+  "cat",
+  "tee",
+  "date",
+  "uname",
+  "sed",
+  "head",
+  "tr",
+  "getconf",
+];
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Names in a folder; none when it does not exist. */
 async function entries(dir: string): Promise<string[]> {
   const names: string[] = [];
@@ -103,10 +132,19 @@ Deno.test({
     await Deno.mkdir(denoDir);
     const out = join(bare, "out");
     const isolate = await succeeds("unshare", ["-n", "true"]);
+    // PATH holds only the shell tools run.sh uses: no deno and no g++, as on a sealed GPU server,
+    // so the unpacked Deno runs and the native backend loads its prebuilt library.
+    const bin = join(bare, "bin");
+    await Deno.mkdir(bin);
+    for (const tool of RUN_SH_TOOLS) {
+      const path = ["/usr/bin", "/bin"].map((d) => join(d, tool)).find((p) => existsSync(p));
+      assert.ok(path, `${tool} is not installed`);
+      await Deno.symlink(path, join(bin, tool));
+    }
     const env = [
       "env",
       "-i",
-      "PATH=/usr/bin:/bin",
+      `PATH=${bin}`,
       `HOME=${bare}`,
       `DENO_DIR=${denoDir}`,
       `TMPDIR=${bare}`,
@@ -131,6 +169,8 @@ Deno.test({
     // The unpacked Deno ran, not one on PATH, and it fetched nothing into its empty cache.
     const system = await read("system.json");
     assert.equal(system.deno, join(pack, "deno"));
+    assert.equal(system.gxx, "none");
+    assert.equal(await exists(join(pack, ".build")), false, "native was compiled, not prebuilt");
     // (Deno makes an empty npm/ folder at start; a package fetched would land in it.)
     assert.deepEqual(await entries(join(denoDir, "npm")), [], "DENO_DIR/npm was filled");
     assert.deepEqual(await entries(join(denoDir, "remote")), [], "DENO_DIR/remote was filled");
