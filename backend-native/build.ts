@@ -220,7 +220,7 @@ export async function buildNativeLibrary(
  */
 export async function buildPortableLibraries(
   outDir: string,
-  compiler = Deno.env.get("CXX") ?? "g++",
+  compiler: string = Deno.env.get("CXX") ?? "g++",
 ): Promise<string[]> {
   await Deno.mkdir(outDir, { recursive: true });
   const written: string[] = [];

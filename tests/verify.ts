@@ -53,6 +53,12 @@ async function main() {
     console.error(`verify: --backend must be auto, gpu or native, got "${args.backend}"`);
     Deno.exit(2);
   }
+  const asked = args.models!.split(",");
+  const unknown = asked.filter((m) => !["simple", "small", "resnet18"].includes(m));
+  if (unknown.length > 0) {
+    console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
+    Deno.exit(2);
+  }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;
   if (chosen.selection) console.log(chosen.selection);
@@ -65,12 +71,6 @@ async function main() {
   // ResNet-18 has 17 batch-norm layers between the loss and its stem: float32 error grows to
   // ~1e-3 relative there (measured 1.2–3.4e-3 on wasm), hence its wider bound.
   const models = [["simple", undefined, 1e-3], ["small", 8, 1e-3], ["resnet18", 8, 1e-2]] as const;
-  const asked = args.models!.split(",");
-  const unknown = asked.filter((m) => !models.some(([name]) => name === m));
-  if (unknown.length > 0) {
-    console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
-    Deno.exit(2);
-  }
   for (const [model, width, tolerance] of models.filter(([name]) => asked.includes(name))) {
     const r = await verifyTrainingSteps(ref, gpu, model, { batch, steps: 3, width, tolerance });
     rows.push(...r.rows);
