@@ -146,6 +146,13 @@ export interface WebGpuProbe {
 const SOFTWARE_ADAPTERS = /llvmpipe|lavapipe|swiftshader|software|warp|basic render/i;
 
 /**
+ * Vulkan vendor ids of CPU implementations: 0x10005 is Mesa's own id (lavapipe reports it, as
+ * Deno's `adapter.info.vendor` "65541"); 0x1AE0 is Google's (SwiftShader). Mesa's hardware
+ * drivers report the GPU maker's PCI id instead.
+ */
+const SOFTWARE_VENDOR_IDS = new Set([0x10005, 0x1ae0]);
+
+/**
  * Mesa's Vulkan drivers print `error: XDG_RUNTIME_DIR is invalid or not set` on every start on a
  * headless Linux machine (no login session). It is harmless but reads like a failure, so when the
  * variable is missing or not a folder, point it at a private folder of ours (mode 0700, as the
@@ -187,8 +194,10 @@ export async function probeWebGpu(): Promise<WebGpuProbe | null> {
   // Deno fills `description` (e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"); vendor is a PCI id.
   const description = info.description ||
     [info.vendor, info.architecture].filter((s) => s).join(" ");
+  // Deno 2.9 sets isFallbackAdapter for CPU devices (lavapipe: true); the vendor id and the name
+  // cover runtimes that leave it false.
   const software = info.isFallbackAdapter === true || legacy === true ||
-    SOFTWARE_ADAPTERS.test(description);
+    SOFTWARE_VENDOR_IDS.has(Number(info.vendor)) || SOFTWARE_ADAPTERS.test(description);
   return { description: description || "unnamed adapter", software };
 }
 
@@ -228,23 +237,46 @@ export async function loadWebGpu(probe?: WebGpuProbe | null): Promise<LoadedEngi
 
 let wasmPathsSet = false;
 
+/** The folder of TF.js wasm's `.wasm` files that `deno task pack` puts beside a bundle. */
+export const BUNDLED_WASM_DIR = "tfjs-wasm/";
+
+/**
+ * Where TF.js wasm's `.wasm` files are: the package's own `dist/` folder, found with
+ * `import.meta.resolve`, or, in a bundle (`deno task pack`), where no package resolves and
+ * `import.meta.url` is the bundle, the {@linkcode BUNDLED_WASM_DIR} folder beside it.
+ */
+function wasmFolder(): string {
+  let entry = "";
+  try {
+    entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
+  } catch {
+    // A bundle run without deno.json: no import map, so the bare name does not resolve.
+  }
+  if (entry.startsWith("file:")) return new URL("./", entry).href;
+  const beside = new URL(`./${BUNDLED_WASM_DIR}`, import.meta.url);
+  try {
+    Deno.statSync(new URL("tfjs-backend-wasm.wasm", beside));
+    return beside.href;
+  } catch {
+    // Neither: say what is needed for the usual, unbundled case.
+  }
+  throw new EngineUnavailableError(
+    "wasm",
+    `wasm engine: @tensorflow/tfjs-backend-wasm resolved to ${entry || "nothing"}, not a file, ` +
+      `and no ${BUNDLED_WASM_DIR} folder is beside ${import.meta.url}; set ` +
+      `"nodeModulesDir": "auto" in deno.json so its .wasm files are on disk`,
+  );
+}
+
 /**
  * Sets up the wasm engine (`@tensorflow/tfjs-backend-wasm`, SIMD, one thread: Deno offers no
  * cross-origin-isolated SharedArrayBuffer workers for its threaded build). The `.wasm` files are
- * loaded from the package's own `dist/` folder, found with `import.meta.resolve`.
+ * loaded from the package's own `dist/` folder, or beside a bundle (see `wasmFolder`).
  */
 export async function loadWasm(): Promise<LoadedEngine> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   if (!wasmPathsSet) {
-    const entry = import.meta.resolve("@tensorflow/tfjs-backend-wasm");
-    if (!entry.startsWith("file:")) {
-      throw new EngineUnavailableError(
-        "wasm",
-        `wasm engine: @tensorflow/tfjs-backend-wasm resolved to ${entry}, not a file; set ` +
-          `"nodeModulesDir": "auto" in deno.json so its .wasm files are on disk`,
-      );
-    }
-    wasm.setWasmPaths(new URL("./", entry).href);
+    wasm.setWasmPaths(wasmFolder());
     wasmPathsSet = true;
   }
   let ok = false;

@@ -65,6 +65,7 @@
  */
 export { createGpuBackend, GpuBackend, type GpuBackendOptions } from "./gpu_backend.ts";
 export {
+  BUNDLED_WASM_DIR,
   type ConcreteEngine,
   CUDA_HOWTO,
   type Engine,

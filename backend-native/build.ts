@@ -20,6 +20,36 @@ export interface BuildOptions {
    * the AVX2 kernels and `x86-64` the SSE2 ones, to test those paths on an AVX-512 machine.
    */
   march?: string;
+  /**
+   * A folder of prebuilt portable libraries ({@linkcode buildPortableLibraries}) used when the
+   * compiler is missing; default `$SIMCLR_NATIVE_PREBUILT`. The GPU check pack ships one, since
+   * sealed GPU servers often have no g++.
+   */
+  prebuiltDir?: string;
+}
+
+/**
+ * The portable builds of the pack, fastest first, with the /proc/cpuinfo flags each needs (the
+ * x86-64 psABI levels). The kernels choose their SIMD paths at compile time, so runtime dispatch
+ * is done here: one library per level, the best the CPU supports is loaded.
+ */
+export const PORTABLE_TARGETS: readonly { march: string; needs: readonly string[] }[] = [
+  { march: "x86-64-v4", needs: ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"] },
+  { march: "x86-64-v3", needs: ["avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "movbe"] },
+  { march: "x86-64-v2", needs: ["sse4_1", "sse4_2", "ssse3", "popcnt"] },
+  { march: "x86-64", needs: [] },
+];
+
+/** File name of the portable library for one `-march` level. */
+export function portableLibraryName(march: string): string {
+  return `libsimclr_native-${march}.so`;
+}
+
+/** The best portable level for a CPU with these /proc/cpuinfo flags. */
+export function pickPortableTarget(cpuFlags: readonly string[]): string {
+  const have = new Set(cpuFlags);
+  const target = PORTABLE_TARGETS.find((t) => t.needs.every((f) => have.has(f)));
+  return (target ?? PORTABLE_TARGETS[PORTABLE_TARGETS.length - 1]).march;
 }
 
 /**
@@ -62,6 +92,39 @@ async function cpuSignature(): Promise<string> {
   }
 }
 
+/** This CPU's feature flags from /proc/cpuinfo (empty when unreadable). */
+async function cpuFlags(): Promise<string[]> {
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    return (info.match(/^flags\s*:(.*)$/m)?.[1] ?? "").trim().split(/\s+/);
+  } catch {
+    return [];
+  }
+}
+
+/** The prebuilt library for this CPU in `dir`; throws naming the file when it is not there. */
+async function prebuiltLibrary(dir: string): Promise<string> {
+  const lib = `${dir.replace(/\/$/, "")}/${
+    portableLibraryName(pickPortableTarget(await cpuFlags()))
+  }`;
+  try {
+    await Deno.stat(lib);
+  } catch {
+    throw new Error(`native backend: no compiler, and the prebuilt library ${lib} is missing`);
+  }
+  return lib;
+}
+
+/** The compiler's `--version`, or null when it is not installed. */
+async function compilerVersion(compiler: string): Promise<Deno.CommandOutput | null> {
+  try {
+    return await run(compiler, ["--version"]);
+  } catch (e) {
+    if (/not found/.test((e as Error).message)) return null;
+    throw e;
+  }
+}
+
 async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
   try {
     return await new Deno.Command(cmd, {
@@ -93,7 +156,12 @@ export async function buildNativeLibrary(
     );
   }
   const compiler = opts.compiler ?? Deno.env.get("CXX") ?? "g++";
-  const version = await run(compiler, ["--version"]);
+  const version = await compilerVersion(compiler);
+  if (version === null) {
+    const prebuilt = opts.prebuiltDir ?? Deno.env.get("SIMCLR_NATIVE_PREBUILT");
+    if (prebuilt) return await prebuiltLibrary(prebuilt);
+    throw new Error(`native backend: C++ compiler "${compiler}" not found; ${INSTALL_HINT}`);
+  }
   if (!version.success) {
     throw new Error(
       `native backend: "${compiler} --version" failed; ${INSTALL_HINT}`,
@@ -142,4 +210,41 @@ export async function buildNativeLibrary(
   }
   await Deno.rename(tmp, lib);
   return lib;
+}
+
+/**
+ * Builds one library per {@linkcode PORTABLE_TARGETS} level into `outDir`, for machines without a
+ * compiler: libstdc++ and libgcc are linked in statically, and the libraries look for
+ * `libgomp.so.1` beside themselves first (rpath `$ORIGIN`), so the pack can carry it. Returns the
+ * paths written.
+ */
+export async function buildPortableLibraries(
+  outDir: string,
+  compiler: string = Deno.env.get("CXX") ?? "g++",
+): Promise<string[]> {
+  await Deno.mkdir(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const { march } of PORTABLE_TARGETS) {
+    const lib = `${outDir.replace(/\/$/, "")}/${portableLibraryName(march)}`;
+    const out = await run(compiler, [
+      ...COMPILE_FLAGS,
+      `-march=${march}`,
+      "-mtune=generic",
+      "-static-libstdc++",
+      "-static-libgcc",
+      "-Wl,-rpath,$ORIGIN",
+      "-o",
+      lib,
+      SOURCE.pathname,
+    ]);
+    if (!out.success) {
+      throw new Error(
+        `native backend: compiling ${SOURCE.pathname} for ${march} failed:\n${
+          new TextDecoder().decode(out.stderr).trim()
+        }`,
+      );
+    }
+    written.push(lib);
+  }
+  return written;
 }

@@ -17,4 +17,12 @@
  * @module
  */
 export { createNativeBackend, NativeBackend, type NativeBackendOptions } from "./native_backend.ts";
-export { buildNativeLibrary, type BuildOptions, COMPILE_FLAGS } from "./build.ts";
+export {
+  buildNativeLibrary,
+  type BuildOptions,
+  buildPortableLibraries,
+  COMPILE_FLAGS,
+  pickPortableTarget,
+  PORTABLE_TARGETS,
+  portableLibraryName,
+} from "./build.ts";

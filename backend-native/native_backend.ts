@@ -97,6 +97,8 @@ export interface NativeBackendOptions {
   compiler?: string;
   /** Passed to the build: folder of compiled libraries (default `.build/` in this package). */
   cacheDir?: string;
+  /** Passed to the build: prebuilt portable libraries for a machine without a compiler. */
+  prebuiltDir?: string;
 }
 
 /** The native CPU backend (`name` is `"native"`). Create it with {@linkcode createNativeBackend}. */
@@ -771,6 +773,7 @@ export async function createNativeBackend(
   const path = await buildNativeLibrary({
     compiler: opts.compiler,
     cacheDir: opts.cacheDir,
+    prebuiltDir: opts.prebuiltDir,
   });
   // libgomp reads its settings from the environment when the library loads. Measured on a 2-core
   // VM with another busy process: its default spin-wait made parallel regions ~100x slower

@@ -1,11 +1,19 @@
 /**
- * Backend selection shared by `train`, `evaluate` and `bench`: the only place that imports the
- * backends by name, lazily, so a missing optional one (cuda, native) fails only when asked for.
+ * Backend selection shared by `train`, `evaluate`, `verify` and `bench`: the only place that
+ * imports the backends by name, lazily, so a missing optional one (cuda, native) fails only when
+ * asked for. `auto` (the default) picks the fastest that works here; see `auto.ts`.
  *
  * @module
  */
 import type { Backend } from "@simclr/core";
 import { BACKEND_NAMES, ENGINE_NAMES } from "@simclr/train";
+import {
+  autoCandidates,
+  type AutoEngine,
+  describeSelection,
+  type Opener,
+  selectAuto,
+} from "./auto.ts";
 
 export { BACKEND_NAMES, ENGINE_NAMES };
 /** One of {@linkcode BACKEND_NAMES}. */
@@ -20,20 +28,54 @@ export interface ChosenBackend {
   engine: string;
   /** e.g. `tfjs-wasm: no CUDA, no hardware WebGPU adapter; XNNPACK with SIMD`. */
   description: string;
+  /**
+   * For `--backend auto`: the choice and, one a line, why each faster engine was passed over;
+   * CLIs print it before anything else.
+   */
+  selection?: string;
   /** Advice worth printing under the description, e.g. a much faster backend for this machine. */
   hint?: string;
 }
 
 /**
- * Printed when `--backend gpu` ends on a CPU engine: on our 2-core machine the native backend
- * trains `small` at ~730 images/s against wasm's ~70 (README, Speed), which decides how good the
- * features get in an hour.
+ * Printed when a run ends on TF.js wasm although the machine could do ~10x better on the CPU: on
+ * our 2-core machine the native backend trains `small` at ~730 images/s against wasm's ~70
+ * (README, Speed), which decides how good the features get in an hour. `--backend auto` picks
+ * native by itself whenever g++ is there, so the hint says what is missing, not which flag to type.
  */
 export const CPU_ENGINE_HINT =
-  "hint: no GPU here; --backend native (C++ kernels, built with g++ on first use) is ~10x faster on CPUs";
+  "hint: this runs on TF.js wasm, ~10x slower than the native C++ backend on CPUs; with g++ " +
+  "installed (apt-get install g++) the default --backend auto picks native by itself";
+
+/** Options of {@linkcode chooseBackend}. */
+export interface ChooseOptions {
+  /** Replaces the real candidates of `--backend auto` (tests inject probe results). */
+  autoCandidates?: Partial<Record<AutoEngine, Opener<Backend>>>;
+}
 
 /** Creates the backend `--backend`/`--engine` ask for. */
-export async function chooseBackend(name: BackendName, engine: EngineName): Promise<ChosenBackend> {
+export async function chooseBackend(
+  name: BackendName,
+  engine: EngineName,
+  options: ChooseOptions = {},
+): Promise<ChosenBackend> {
+  // An explicit TF.js engine (`--engine webgpu`) means the TF.js backend, as it always has.
+  if (name === "auto" && engine !== "auto") name = "gpu";
+  if (name === "auto") {
+    const selection = await selectAuto(options.autoCandidates ?? autoCandidates());
+    const backend = selection.value;
+    const gpu = backend as { engine?: string; reason?: string };
+    const chosen = selection.engine;
+    const detail = gpu.reason?.replace(/^\w+: /, "") ??
+      (chosen === "native" ? "C++ kernels via Deno FFI, the fast path on CPUs" : backend.name);
+    return {
+      backend,
+      engine: chosen,
+      description: `${backend.name}: ${detail} (chosen by --backend auto)`,
+      selection: describeSelection(selection, `${backend.name}: ${detail}`),
+      hint: chosen === "wasm" ? CPU_ENGINE_HINT : undefined,
+    };
+  }
   if (name === "ref") {
     const { createRefBackend } = await import("@simclr/backend-ref");
     return {

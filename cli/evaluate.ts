@@ -51,7 +51,7 @@ import {
 const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
   --checkpoint FILE    a checkpoint file (results.json is written beside it)
-  --backend B          ${BACKEND_NAMES.join("|")} (default gpu)
+  --backend B          ${BACKEND_NAMES.join("|")} (default auto: the fastest that works here)
   --engine E           ${ENGINE_NAMES.join("|")} for --backend gpu (default auto)
   --data DIR           CIFAR-10 folder (default: the one the run trained on)
   --probe KIND         logistic|svm (default logistic)
@@ -78,7 +78,7 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     options: {
       run: { type: "string" },
       checkpoint: { type: "string" },
-      backend: { type: "string", default: "gpu" },
+      backend: { type: "string", default: "auto" },
       engine: { type: "string", default: "auto" },
       data: { type: "string" },
       probe: { type: "string", default: "logistic" },
@@ -186,6 +186,7 @@ async function main(): Promise<number> {
   const ckpt = await loadCheckpoint<TrainConfig & { model: ModelName }>(ckptPath);
   const config = ckpt.meta.config;
   const chosen = await chooseBackend(flags.backend, flags.engine);
+  if (chosen.selection) console.error(chosen.selection);
   console.error(`engine: ${chosen.description}`);
   if (chosen.hint) console.error(chosen.hint);
   console.error(

@@ -1,6 +1,7 @@
 /**
- * The command-line programs' shared pieces: choosing a backend by name.
+ * The command-line programs' shared pieces: choosing a backend by name, or the fastest one here.
  *
  * @module
  */
 export * from "./backends.ts";
+export * from "./auto.ts";

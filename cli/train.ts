@@ -64,10 +64,11 @@ async function main(): Promise<number> {
     }
   }
 
-  const { backend, engine, description: engineDescription, hint } = await chooseBackend(
+  const { backend, engine, description: engineDescription, hint, selection } = await chooseBackend(
     config.backend,
     config.engine,
   );
+  if (selection) console.error(selection);
   console.error(`engine: ${engineDescription}`);
   if (hint) console.error(hint);
   const model: ModelName = config.model === "default"

@@ -32,15 +32,22 @@ export interface BenchRow {
 
 const USAGE =
   `usage: deno task bench [--backends LIST] [--models LIST] [--steps N] [--peer] [--json FILE]
-  --backends  comma list of: native, wasm, webgpu, cuda, ref      (default: native,wasm)
+  --backends  comma list of: auto, native, wasm, webgpu, cuda, ref (default: auto, the backend
+              train would pick here)
   --models    comma list of: simple, small, resnet18               (default: simple,small,resnet18)
   --steps     timed steps per configuration, after one warm-up     (default: 3)
   --batch     images per step for simple/small                     (default: 256; resnet18: 64)
+  --matmul    size N of the N³ matMul measured per backend; 0 skips it (default: 1024)
   --peer      also run the same steps in PyTorch (python3-torch) and print the ratios
   --json      write the rows to FILE                                (default: runs/bench.json)`;
 
 /** Creates a backend by its bench name, or explains why it is unavailable. */
 async function createBackend(name: string): Promise<Backend> {
+  if (name === "auto") {
+    const chosen = await (await import("@simclr/cli")).chooseBackend("auto", "auto");
+    if (chosen.selection) console.error(chosen.selection);
+    return chosen.backend;
+  }
   if (name === "ref") return (await import("@simclr/backend-ref")).createRefBackend();
   if (name === "native") {
     const mod = await import("@simclr/backend-native");
@@ -84,9 +91,8 @@ export async function benchStep(
   return { backend: backend.name, model, batch, stepSeconds: median, imagesPerSec: batch / median };
 }
 
-/** GFLOP/s of a 1024×1024 by 1024×1024 matMul (median of 5 after a warm-up). */
-export async function benchMatMul(backend: Backend): Promise<number> {
-  const n = 1024;
+/** GFLOP/s of an n×n by n×n matMul (median of 5 after a warm-up). */
+export async function benchMatMul(backend: Backend, n = 1024): Promise<number> {
   const rng = new Rng(2);
   const a = backend.upload(new Float32Array(n * n).map(() => rng.uniform()), [n, n]);
   const b = backend.upload(new Float32Array(n * n).map(() => rng.uniform()), [n, n]);
@@ -142,11 +148,12 @@ async function main(): Promise<number> {
     values = parseArgs({
       args: Deno.args,
       options: {
-        backends: { type: "string", default: "native,wasm" },
+        backends: { type: "string", default: "auto" },
         models: { type: "string", default: "simple,small,resnet18" },
         steps: { type: "string", default: "3" },
         batch: { type: "string", default: "256" },
         peer: { type: "boolean", default: false },
+        matmul: { type: "string", default: "1024" },
         json: { type: "string", default: "runs/bench.json" },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -161,6 +168,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const steps = Number(values.steps), batch = Number(values.batch);
+  const matmulSize = Number(values.matmul);
+  if (!Number.isInteger(matmulSize) || matmulSize < 0) {
+    console.error(`bench: --matmul must be an integer ≥ 0, got "${values.matmul}"`);
+    return 2;
+  }
   if (!Number.isInteger(steps) || steps < 1) {
     console.error(`bench: --steps must be an integer ≥ 1, got "${values.steps}"`);
     return 2;
@@ -187,9 +199,11 @@ async function main(): Promise<number> {
       console.error(`bench: skipping ${name}: ${(e as Error).message.split("\n")[0]}`);
       continue;
     }
-    const gflops = await benchMatMul(backend);
-    matmul.push({ backend: backend.name, gflops });
-    console.error(`${backend.name}: matMul 1024³ ${gflops.toFixed(1)} GFLOP/s`);
+    if (matmulSize > 0) {
+      const gflops = await benchMatMul(backend, matmulSize);
+      matmul.push({ backend: backend.name, gflops });
+      console.error(`${backend.name}: matMul ${matmulSize}³ ${gflops.toFixed(1)} GFLOP/s`);
+    }
     for (const m of models) {
       let row: BenchRow;
       try {
@@ -229,7 +243,7 @@ async function main(): Promise<number> {
   console.log(line(header));
   for (const b of body) console.log(line(b));
   for (const m of matmul) {
-    console.log(`matMul 1024³ on ${m.backend}: ${m.gflops.toFixed(1)} GFLOP/s`);
+    console.log(`matMul ${matmulSize}³ on ${m.backend}: ${m.gflops.toFixed(1)} GFLOP/s`);
   }
   await writeJsonAtomic(values.json!, {
     machine: { cores: navigator.hardwareConcurrency, date: new Date().toISOString() },

@@ -11,11 +11,14 @@ import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from 
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE =
-  `usage: deno task verify [--backend gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
-  --backend  the backend checked against the reference: gpu (TF.js, default) or native (C/FFI)
-  --engine   TF.js engine for --backend gpu (default auto)
+  `usage: deno task verify [--backend auto|gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
+  --backend  the backend checked against the reference: auto (default: the one train would pick),
+             gpu (TF.js) or native (C++/FFI)
+  --engine   TF.js engine for --backend gpu; an engine other than auto implies --backend gpu
   --json     also write the rows and phase times as JSON to FILE
-  --quick    smaller batches (for tests)`;
+  --quick    smaller batches (for tests)
+  --models   comma list of the models whose training steps are compared (default
+             simple,small,resnet18)`;
 
 async function main() {
   let args;
@@ -23,10 +26,11 @@ async function main() {
     args = parseArgs({
       args: Deno.args,
       options: {
-        backend: { type: "string", default: "gpu" },
+        backend: { type: "string", default: "auto" },
         engine: { type: "string", default: "auto" },
         json: { type: "string" },
         quick: { type: "boolean", default: false },
+        models: { type: "string", default: "simple,small,resnet18" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -45,12 +49,19 @@ async function main() {
     console.error(`verify: --engine must be one of ${engines.join(", ")}, got "${args.engine}"`);
     Deno.exit(2);
   }
-  if (args.backend !== "gpu" && args.backend !== "native") {
-    console.error(`verify: --backend must be gpu or native, got "${args.backend}"`);
+  if (args.backend !== "auto" && args.backend !== "gpu" && args.backend !== "native") {
+    console.error(`verify: --backend must be auto, gpu or native, got "${args.backend}"`);
+    Deno.exit(2);
+  }
+  const asked = args.models!.split(",");
+  const unknown = asked.filter((m) => !["simple", "small", "resnet18"].includes(m));
+  if (unknown.length > 0) {
+    console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
     Deno.exit(2);
   }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;
+  if (chosen.selection) console.log(chosen.selection);
   console.log(`engine: ${chosen.description}`);
   const ref = createRefBackend();
   const rows: VerifyRow[] = [];
@@ -60,7 +71,7 @@ async function main() {
   // ResNet-18 has 17 batch-norm layers between the loss and its stem: float32 error grows to
   // ~1e-3 relative there (measured 1.2–3.4e-3 on wasm), hence its wider bound.
   const models = [["simple", undefined, 1e-3], ["small", 8, 1e-3], ["resnet18", 8, 1e-2]] as const;
-  for (const [model, width, tolerance] of models) {
+  for (const [model, width, tolerance] of models.filter(([name]) => asked.includes(name))) {
     const r = await verifyTrainingSteps(ref, gpu, model, { batch, steps: 3, width, tolerance });
     rows.push(...r.rows);
     times.push(...r.times);

@@ -13,8 +13,8 @@ import {
   type OptimizerName,
 } from "@simclr/core";
 
-/** Names accepted by `--backend`. */
-export const BACKEND_NAMES = ["gpu", "native", "ref"] as const;
+/** Names accepted by `--backend`; `auto` picks the fastest that works here (cli/auto.ts). */
+export const BACKEND_NAMES = ["auto", "gpu", "native", "ref"] as const;
 /** Names accepted by `--engine`, the TF.js engines of `--backend gpu` (no backend import here). */
 export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
 
@@ -73,9 +73,10 @@ const SPECS: FlagSpec[] = [
     key: "backend",
     flag: "backend",
     type: "string",
-    default: "gpu",
+    default: "auto",
     choices: BACKEND_NAMES,
-    help: "tensor backend: gpu (TF.js), native (C kernels via FFI) or ref (pure TypeScript, slow)",
+    help: "tensor backend: auto (cuda, hardware WebGPU, native, wasm: the first that works), " +
+      "gpu (TF.js), native (C++ kernels via FFI) or ref (pure TypeScript, slow)",
   },
   {
     key: "engine",
@@ -83,7 +84,7 @@ const SPECS: FlagSpec[] = [
     type: "string",
     default: "auto",
     choices: ENGINE_NAMES,
-    help: "TF.js engine for --backend gpu",
+    help: "TF.js engine for --backend gpu (an engine other than auto implies --backend gpu)",
   },
   {
     key: "model",
