@@ -225,8 +225,9 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   let collapsedEpochs = 0;
   let bar: ProgressBar | undefined;
   const recent: number[] = [];
+  let pending: ReturnType<AugmentPool["prefetch"]> | undefined;
   try {
-    let pending = step < totalSteps
+    pending = step < totalSteps
       ? pool.prefetch(batchOf(step), mixSeed(c.seed, step + 1e6))
       : undefined;
     while (step < totalSteps) {
@@ -369,6 +370,9 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     }
     throw e;
   } finally {
+    // A batch still being augmented when an error stops the loop must not become an unhandled
+    // rejection once the pool closes.
+    pending?.catch(() => {});
     pool.close();
     logFile.close();
     optimizer.dispose();
