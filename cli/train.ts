@@ -25,14 +25,17 @@ import {
 } from "@simclr/train";
 import { chooseBackend } from "./backends.ts";
 
-/** Where the run goes when `--out` is not given: `runs/<model>-<time>`, made unique on creation. */
-async function createDefaultRunFolder(model: string): Promise<string> {
+/**
+ * Creates the run folder used when `--out` is not given, `runs/<model>-<time>`, with `-2`, `-3`…
+ * appended when that exists, and returns its path.
+ */
+export async function createDefaultRunFolder(model: string, root = "runs"): Promise<string> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
-  await Deno.mkdir("runs", { recursive: true });
+  await Deno.mkdir(root, { recursive: true });
   // mkdir without `recursive` fails if the folder exists, so two runs started in the same second
   // (or on two machines sharing runs/) never get the same one.
   for (let n = 1;; n++) {
-    const path = join("runs", `${model}-${stamp}${n > 1 ? `-${n}` : ""}`);
+    const path = join(root, `${model}-${stamp}${n > 1 ? `-${n}` : ""}`);
     try {
       await Deno.mkdir(path);
       return path;
