@@ -17,4 +17,11 @@
  * @module
  */
 export { createNativeBackend, NativeBackend, type NativeBackendOptions } from "./native_backend.ts";
-export { buildNativeLibrary, type BuildOptions, COMPILE_FLAGS } from "./build.ts";
+export {
+  buildNativeLibrary,
+  type BuildOptions,
+  COMPILE_FLAGS,
+  MODULE_BUILD_DIR,
+  nativeCacheDir,
+  userNativeDir,
+} from "./build.ts";
