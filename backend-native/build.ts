@@ -88,7 +88,10 @@ async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
 }
 
 /** `.build/` beside this module: the first choice when the source tree is writable. */
-export const MODULE_BUILD_DIR = new URL("./.build/", import.meta.url).pathname.replace(/\/$/, "");
+export const MODULE_BUILD_DIR: string = new URL("./.build/", import.meta.url).pathname.replace(
+  /\/$/,
+  "",
+);
 
 /** The per-user cache folder for libraries: `$XDG_CACHE_HOME` or `~/.cache`, `simclr-ts/native`. */
 export function userNativeDir(): string {
@@ -167,7 +170,7 @@ async function searchDirs(opts: BuildOptions): Promise<string[]> {
  */
 async function findPrebuilt(dirs: string[], sourceKey: string): Promise<string | undefined> {
   for (const dir of dirs) {
-    let names: string[] = [];
+    const names: string[] = [];
     try {
       for await (const e of Deno.readDir(dir)) {
         if (e.isFile && /^libsimclr_native-[0-9a-f]+\.so$/.test(e.name)) names.push(e.name);

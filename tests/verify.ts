@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
 import { chooseBackend, type EngineName } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
@@ -16,6 +17,22 @@ const USAGE =
   --engine   TF.js engine for --backend gpu (default auto)
   --json     also write the rows and phase times as JSON to FILE
   --quick    smaller batches (for tests)`;
+
+/** Why `path` cannot take the JSON output (undefined when it can), checked by writing beside it. */
+export async function jsonTargetProblem(path: string): Promise<string | undefined> {
+  const stat = await Deno.stat(path).catch(() => undefined);
+  if (stat?.isDirectory) return "is a folder, expected a file name";
+  const dir = dirname(path);
+  const probe = join(dir, `.verify-probe.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array());
+    await Deno.remove(probe);
+  } catch (e) {
+    return `cannot write in ${dir} (${(e as Error).message})`;
+  }
+  return undefined;
+}
 
 async function main() {
   let args;
@@ -48,6 +65,14 @@ async function main() {
   if (args.backend !== "gpu" && args.backend !== "native") {
     console.error(`verify: --backend must be gpu or native, got "${args.backend}"`);
     Deno.exit(2);
+  }
+  if (args.json) {
+    // A run takes minutes: find out now, not after it, that the result cannot be written.
+    const problem = await jsonTargetProblem(args.json);
+    if (problem) {
+      console.error(`verify: --json ${args.json}: ${problem}`);
+      Deno.exit(2);
+    }
   }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;
