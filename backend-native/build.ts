@@ -160,6 +160,9 @@ async function verify(lib: string): Promise<"ok" | "missing" | string> {
 /** Folders searched for an existing library, in order, without duplicates. */
 async function searchDirs(opts: BuildOptions): Promise<string[]> {
   if (opts.cacheDir) return [opts.cacheDir.replace(/\/$/, "")];
+  // An explicit folder is the only one used: it is how a user keeps libraries apart.
+  const override = Deno.env.get("SIMCLR_NATIVE_DIR");
+  if (override) return [override.replace(/\/$/, "")];
   const dirs = [await nativeCacheDir(), MODULE_BUILD_DIR, userNativeDir()];
   return [...new Set(dirs)];
 }
