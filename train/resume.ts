@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { flagName, type TrainConfig } from "./config.ts";
+import { BACKENDS_WITHOUT_ENGINES, flagName, type TrainConfig } from "./config.ts";
 
 /**
  * Settings a resumed run may change: the learning rate (e.g. lower it after a NaN stop), the
@@ -67,5 +67,10 @@ export function planResume(
     }
   }
   if (!given.has("data")) config.data = flags.data || saved.data;
+  if (given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(config.backend)) {
+    conflicts.push(
+      `--engine: the run's backend ${config.backend} has no engines (add --backend gpu to move it)`,
+    );
+  }
   return { config, changes, conflicts };
 }

@@ -343,4 +343,9 @@ Deno.test("resume: changeable flags are applied and listed, others are conflicts
   const moved = planResume(saved, backend.flags, backend.given);
   assert.equal(moved.config.backend, "gpu");
   assert.equal(moved.config.engine, "wasm");
+  const nativeRun = { ...saved, backend: "native" as const };
+  const engineOnly = args(["--out=/runs/a", "--resume", "--engine=wasm"]);
+  assert.deepEqual(planResume(nativeRun, engineOnly.flags, engineOnly.given).conflicts, [
+    "--engine: the run's backend native has no engines (add --backend gpu to move it)",
+  ]);
 });
