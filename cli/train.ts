@@ -45,8 +45,12 @@ export async function createDefaultRunFolder(model: string, root = "runs"): Prom
   }
 }
 
+/** The lock this process holds, so a second Ctrl-C can release it before quitting. */
+let heldLock: RunLock | undefined;
+
 function takeLock(dir: string): RunLock {
   const lock = acquireRunLock(dir);
+  heldLock = lock;
   if (lock.tookOver) {
     console.error(
       `train: took over the lock of ${dir} left by pid ${lock.tookOver.pid} ` +
@@ -180,7 +184,10 @@ async function trainLocked(
   }
   const stopSignal = { requested: false };
   const onInterrupt = () => {
-    if (stopSignal.requested) Deno.exit(130);
+    if (stopSignal.requested) {
+      heldLock?.release();
+      Deno.exit(130);
+    }
     stopSignal.requested = true;
     console.error(
       "\ninterrupt: saving a checkpoint after this step (Ctrl-C or SIGTERM again to quit now)",

@@ -56,6 +56,8 @@ Deno.test("kill -9 mid-run, then --resume continues from the last checkpoint", a
   const stderr = new TextDecoder().decode(await new Response(resumed.stderr).arrayBuffer());
   assert.equal(status.code, 0, stderr);
   assert.match(stderr, new RegExp(`resuming at step ${killed.meta.step}`));
+  // The killed trainer's lock is stale: taken over with a message naming it.
+  assert.match(stderr, new RegExp(`took over the lock of .* left by pid ${child.pid} `));
   const after = await loadCheckpoint(ckpt);
   assert.equal(after.meta.step, killed.meta.step + 1);
   assert.equal(after.meta.reason, "time-budget");
