@@ -1,8 +1,13 @@
 /**
  * Compiles `csrc/kernels.cpp` into a shared library with the machine's C++ compiler, once per
- * source/flags/compiler/CPU combination, into a git-ignored cache folder (`.build/` next to this
- * file). Concurrent builds (parallel test processes) are safe: each compiles to its own temporary
- * file and renames it into place.
+ * source/flags/compiler/CPU combination, into a cache folder: `$SIMCLR_NATIVE_DIR` if set, else
+ * `.build/` beside this file when the source tree is writable, else
+ * `$XDG_CACHE_HOME/simclr-ts/native` (or `~/.cache/simclr-ts/native`). Each library has a
+ * manifest (`<lib>.json`) recording its SHA-256: a library that no longer matches it (truncated,
+ * replaced) is rebuilt instead of loaded, since loading a cut ELF file dies with a bus error and
+ * no message. A library already built is found through its manifest even where no compiler is
+ * installed. Concurrent builds (parallel test processes) are safe: each compiles to its own
+ * temporary file and renames it into place.
  *
  * @module
  */
@@ -11,8 +16,13 @@
 export interface BuildOptions {
   /** The C++ compiler; default `$CXX` or `g++`. */
   compiler?: string;
-  /** Folder of compiled libraries; default `.build/` beside this module. */
+  /**
+   * Folder of compiled libraries; default {@linkcode nativeCacheDir} (`$SIMCLR_NATIVE_DIR`,
+   * `.build/` beside this module when writable, else the user cache folder).
+   */
   cacheDir?: string;
+  /** Where notes go (a rebuild, a fallback folder); default stderr. */
+  log?: (line: string) => void;
   /** Recompile even when a cached library exists. */
   force?: boolean;
   /**
@@ -71,11 +81,9 @@ const SOURCE = new URL("./csrc/kernels.cpp", import.meta.url);
 const INSTALL_HINT = "install it with `apt-get install -y g++` (Debian package g++, which " +
   "brings libgomp for OpenMP) or point $CXX at another C++ compiler";
 
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
+async function sha256Hex(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
     .join("");
 }
@@ -115,16 +123,6 @@ async function prebuiltLibrary(dir: string): Promise<string> {
   return lib;
 }
 
-/** The compiler's `--version`, or null when it is not installed. */
-async function compilerVersion(compiler: string): Promise<Deno.CommandOutput | null> {
-  try {
-    return await run(compiler, ["--version"]);
-  } catch (e) {
-    if (/not found/.test((e as Error).message)) return null;
-    throw e;
-  }
-}
-
 async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
   try {
     return await new Deno.Command(cmd, {
@@ -142,9 +140,114 @@ async function run(cmd: string, args: string[]): Promise<Deno.CommandOutput> {
   }
 }
 
+/** `.build/` beside this module: the first choice when the source tree is writable. */
+export const MODULE_BUILD_DIR: string = new URL("./.build/", import.meta.url).pathname.replace(
+  /\/$/,
+  "",
+);
+
+/** The per-user cache folder for libraries: `$XDG_CACHE_HOME` or `~/.cache`, `simclr-ts/native`. */
+export function userNativeDir(): string {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME") ?? ".";
+  return `${xdg || `${home}/.cache`}/simclr-ts/native`;
+}
+
+/** Whether files can be created in `dir` (made if missing); probed, since root ignores modes. */
+async function writable(dir: string): Promise<boolean> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    const probe = `${dir}/.write-probe.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.writeFile(probe, new Uint8Array());
+    await Deno.remove(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where new libraries are built: `$SIMCLR_NATIVE_DIR` if set, else `moduleDir` if writable, else
+ * {@linkcode userNativeDir}.
+ */
+export async function nativeCacheDir(moduleDir = MODULE_BUILD_DIR): Promise<string> {
+  const override = Deno.env.get("SIMCLR_NATIVE_DIR");
+  if (override) return override.replace(/\/$/, "");
+  return await writable(moduleDir) ? moduleDir : userNativeDir();
+}
+
+/** What `<lib>.json` records about a built library. */
+interface Manifest {
+  /** Hash of source, flags and CPU: what a library must match when no compiler can be asked. */
+  sourceKey: string;
+  compilerVersion: string;
+  sha256: string;
+  bytes: number;
+}
+
+async function readManifest(lib: string): Promise<Manifest | undefined> {
+  try {
+    const m = JSON.parse(await Deno.readTextFile(`${lib}.json`));
+    return typeof m?.sha256 === "string" && typeof m?.sourceKey === "string" ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "ok", or why the library at `lib` must not be loaded. */
+async function verify(lib: string): Promise<"ok" | "missing" | string> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(lib);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "missing";
+    return `unreadable (${(e as Error).message})`;
+  }
+  const m = await readManifest(lib);
+  if (!m) return "has no manifest recording its hash";
+  if (bytes.length !== m.bytes) return `is ${bytes.length} bytes, its manifest says ${m.bytes}`;
+  if (await sha256Hex(bytes) !== m.sha256) return "does not match the SHA-256 in its manifest";
+  return "ok";
+}
+
+/** Folders searched for an existing library, in order, without duplicates. */
+async function searchDirs(opts: BuildOptions): Promise<string[]> {
+  if (opts.cacheDir) return [opts.cacheDir.replace(/\/$/, "")];
+  // An explicit folder is the only one used: it is how a user keeps libraries apart.
+  const override = Deno.env.get("SIMCLR_NATIVE_DIR");
+  if (override) return [override.replace(/\/$/, "")];
+  const dirs = [await nativeCacheDir(), MODULE_BUILD_DIR, userNativeDir()];
+  return [...new Set(dirs)];
+}
+
+/**
+ * A verified library built from this source, flags and CPU by any compiler, for machines without
+ * one (a prebuilt `.build/`, or a user cache filled earlier).
+ */
+async function findPrebuilt(dirs: string[], sourceKey: string): Promise<string | undefined> {
+  for (const dir of dirs) {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (e.isFile && /^libsimclr_native-[0-9a-f]+\.so$/.test(e.name)) names.push(e.name);
+      }
+    } catch {
+      continue;
+    }
+    for (const name of names.sort()) {
+      const lib = `${dir}/${name}`;
+      if ((await readManifest(lib))?.sourceKey === sourceKey && await verify(lib) === "ok") {
+        return lib;
+      }
+    }
+  }
+  return undefined;
+}
+
 /**
  * Returns the path of the compiled kernel library, compiling it first when the cache has no
- * library for this source, these flags, this compiler and this CPU. Throws an error naming the
+ * valid library for this source, these flags, this compiler and this CPU. Without a compiler, a
+ * library built earlier from the same source, flags and CPU is used. Throws an error naming the
  * missing compiler (and the apt package to install) or quoting the compiler's messages.
  */
 export async function buildNativeLibrary(
@@ -155,44 +258,61 @@ export async function buildNativeLibrary(
       `native backend: kernel source ${SOURCE.href} is not a local file`,
     );
   }
+  const log = opts.log ?? ((line: string) => console.error(line));
   const compiler = opts.compiler ?? Deno.env.get("CXX") ?? "g++";
-  const version = await compilerVersion(compiler);
-  if (version === null) {
-    const prebuilt = opts.prebuiltDir ?? Deno.env.get("SIMCLR_NATIVE_PREBUILT");
-    if (prebuilt) return await prebuiltLibrary(prebuilt);
-    throw new Error(`native backend: C++ compiler "${compiler}" not found; ${INSTALL_HINT}`);
-  }
-  if (!version.success) {
-    throw new Error(
-      `native backend: "${compiler} --version" failed; ${INSTALL_HINT}`,
-    );
-  }
   const march = opts.march ?? Deno.env.get("SIMCLR_NATIVE_MARCH") ?? "native";
   if (!/^[\w.-]+$/.test(march)) {
     throw new Error(`native backend: -march value "${march}" is not a CPU name`);
   }
   const flags = [...COMPILE_FLAGS, `-march=${march}`];
   const source = await Deno.readTextFile(SOURCE);
-  const key = await sha256Hex(
-    [
-      source,
-      flags.join(" "),
-      new TextDecoder().decode(version.stdout),
-      await cpuSignature(),
-    ]
-      .join("\n--\n"),
+  const sourceKey = await sha256Hex(
+    [source, flags.join(" "), await cpuSignature()].join("\n--\n"),
   );
-  const dir = opts.cacheDir ?? new URL("./.build/", import.meta.url).pathname;
-  const lib = `${dir.replace(/\/$/, "")}/libsimclr_native-${key.slice(0, 16)}.so`;
+  const dirs = await searchDirs(opts);
+
+  let version: Deno.CommandOutput | undefined;
+  let compilerError: Error | undefined;
+  try {
+    version = await run(compiler, ["--version"]);
+    if (!version.success) {
+      compilerError = new Error(`native backend: "${compiler} --version" failed; ${INSTALL_HINT}`);
+    }
+  } catch (e) {
+    compilerError = e as Error;
+  }
+  if (compilerError || !version) {
+    const built = opts.force ? undefined : await findPrebuilt(dirs, sourceKey);
+    if (built) return built;
+    // The GPU-check pack ships portable libraries for machines without a compiler.
+    const portableDir = opts.prebuiltDir ?? Deno.env.get("SIMCLR_NATIVE_PREBUILT");
+    if (portableDir) return await prebuiltLibrary(portableDir);
+    throw compilerError;
+  }
+  const compilerVersion = new TextDecoder().decode(version.stdout);
+  const key = await sha256Hex([sourceKey, compilerVersion].join("\n--\n"));
+  const name = `libsimclr_native-${key.slice(0, 16)}.so`;
   if (!opts.force) {
-    try {
-      await Deno.stat(lib);
-      return lib;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    for (const dir of dirs) {
+      const lib = `${dir}/${name}`;
+      const state = await verify(lib);
+      if (state === "ok") return lib;
+      if (state !== "missing") log(`native backend: ${lib} ${state}; rebuilding it`);
     }
   }
-  await Deno.mkdir(dir, { recursive: true });
+  const dir = dirs[0];
+  if (dir !== MODULE_BUILD_DIR && !opts.cacheDir && !Deno.env.get("SIMCLR_NATIVE_DIR")) {
+    log(`native backend: ${MODULE_BUILD_DIR} is not writable; building into ${dir}`);
+  }
+  const lib = `${dir}/${name}`;
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(
+      `native backend: cannot create the library folder ${dir} (${(e as Error).message}); ` +
+        `set SIMCLR_NATIVE_DIR to a writable folder`,
+    );
+  }
   const tmp = `${lib}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const out = await run(compiler, [
     ...flags,
@@ -208,6 +328,17 @@ export async function buildNativeLibrary(
       `native backend: compiling ${SOURCE.pathname} failed${hint}:\n${msg}`,
     );
   }
+  const bytes = await Deno.readFile(tmp);
+  const manifest: Manifest = {
+    sourceKey,
+    compilerVersion,
+    sha256: await sha256Hex(bytes),
+    bytes: bytes.length,
+  };
+  // The manifest goes first, so a library in place always has one; both renames are atomic.
+  const manifestTmp = `${lib}.json.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  await Deno.writeTextFile(manifestTmp, JSON.stringify(manifest, null, 2) + "\n");
+  await Deno.rename(manifestTmp, `${lib}.json`);
   await Deno.rename(tmp, lib);
   return lib;
 }

@@ -22,7 +22,10 @@ export {
   type BuildOptions,
   buildPortableLibraries,
   COMPILE_FLAGS,
+  MODULE_BUILD_DIR,
+  nativeCacheDir,
   pickPortableTarget,
   PORTABLE_TARGETS,
   portableLibraryName,
+  userNativeDir,
 } from "./build.ts";

@@ -520,8 +520,11 @@ Deno.test("tensor lifetime: copies, live count, dispose errors, foreign tensors"
 });
 
 Deno.test("a missing compiler gives an error naming the apt package", async () => {
+  // An empty library folder: with a library already built there, no compiler would be needed.
+  const cacheDir = await Deno.makeTempDir({ prefix: "simclr-native-empty-" });
   await assert.rejects(
-    createNativeBackend({ compiler: "/nonexistent/g++" }),
+    createNativeBackend({ compiler: "/nonexistent/g++", cacheDir }),
     /C\+\+ compiler "\/nonexistent\/g\+\+" not found; install it with `apt-get install -y g\+\+`/,
   );
+  await Deno.remove(cacheDir, { recursive: true });
 });

@@ -95,3 +95,135 @@ Deno.test("the wasm engine comes with a hint naming the faster native backend; r
   const ref = await chooseBackend("ref", "auto");
   assert.equal(ref.hint, undefined);
 });
+
+Deno.test("evaluate after a checkpoint swap recomputes; report refuses files of different runs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-stale-" });
+  await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(3) });
+  const common = ["--backend=ref", "--model=small", "--width=2", "--epochs=1", "--batch-size=16"];
+  const a = join(dir, "a"), b = join(dir, "b");
+  for (const [out, seed] of [[a, 0], [b, 7]] as const) {
+    const t = await run("./train.ts", [
+      ...common,
+      "--limit=64",
+      `--seed=${seed}`,
+      `--data=${dir}`,
+      `--out=${out}`,
+    ]);
+    assert.equal(t.code, 0, t.out);
+  }
+  const evalArgs = [
+    `--run=${a}`,
+    "--backend=ref",
+    "--limit=60",
+    "--tsne-points=0",
+    "--baselines=none",
+  ];
+  const first = await run("./evaluate.ts", evalArgs);
+  assert.equal(first.code, 0, first.out);
+  const r1 = JSON.parse(await Deno.readTextFile(join(a, "results.json")));
+  assert.match(r1.checkpointHash, /^[0-9a-f]{64}$/);
+  assert.equal(r1.step, 4);
+  const again = await run("./evaluate.ts", evalArgs);
+  assert.match(again.out, /features: cached/);
+  const reportOk = await run("./report.ts", [`--run=${a}`]);
+  assert.equal(reportOk.code, 0, reportOk.out);
+
+  // Same step, other weights: run B's checkpoint in run A's folder.
+  await Deno.copyFile(join(b, "checkpoint.ckpt"), join(a, "checkpoint.ckpt"));
+  const refused = await run("./report.ts", [`--run=${a}`]);
+  assert.equal(refused.code, 1, refused.out);
+  assert.match(refused.out, /results\.json was computed from weights [0-9a-f]{12} \(step 4\)/);
+  assert.match(refused.out, /run\.json is of run .*, checkpoint\.ckpt of run/);
+  assert.match(refused.out, /log\.jsonl has records of run/);
+
+  const swapped = await run("./evaluate.ts", evalArgs);
+  assert.equal(swapped.code, 0, swapped.out);
+  assert.doesNotMatch(swapped.out, /features: cached/);
+  assert.match(swapped.out, /features: recomputing, the cache .* is stale: checkpoint weights/);
+  const r2 = JSON.parse(await Deno.readTextFile(join(a, "results.json")));
+  assert.notEqual(r2.checkpointHash, r1.checkpointHash);
+  // A different --limit is a different cache too.
+  const limited = await run("./evaluate.ts", [
+    ...evalArgs.slice(0, 2),
+    "--limit=50",
+    ...evalArgs.slice(3),
+  ]);
+  assert.match(limited.out, /stale: .*limit 60 ≠ 50/);
+
+  // results.json of the wrong shape: the field is named.
+  await Deno.writeTextFile(
+    join(b, "results.json"),
+    JSON.stringify({ classNames: [], variants: [{ name: "x" }] }),
+  );
+  const shape = await run("./report.ts", [`--run=${b}`]);
+  assert.equal(shape.code, 1);
+  assert.match(shape.out, /results\.json: field "variants\[0\]\.probe\.testAccuracy" is missing/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("evaluate refuses a checkpoint with non-finite values, and --engine without engines", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-inf-" });
+  await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(3) });
+  const out = join(dir, "run");
+  const t = await run("./train.ts", [
+    "--backend=ref",
+    "--model=small",
+    "--width=2",
+    "--epochs=1",
+    "--batch-size=16",
+    "--limit=32",
+    `--data=${dir}`,
+    `--out=${out}`,
+  ]);
+  assert.equal(t.code, 0, t.out);
+  const path = join(out, "checkpoint.ckpt");
+  const bytes = await Deno.readFile(path);
+  const headerLength = new DataView(bytes.buffer).getUint32(8, true);
+  // The last float of the file: an optimiser slot or a batch-norm statistic.
+  new DataView(bytes.buffer).setFloat32(bytes.length - 4, Infinity, true);
+  assert.ok(bytes.length - 4 >= Math.ceil((12 + headerLength) / 4) * 4);
+  await Deno.writeFile(path, bytes);
+  const e = await run("./evaluate.ts", [`--run=${out}`, "--backend=ref"]);
+  assert.equal(e.code, 1, e.out);
+  assert.match(e.out, /checkpoint\.ckpt: .* holds non-finite values/);
+  const engine = await run("./evaluate.ts", [`--run=${out}`, "--backend=native", "--engine=wasm"]);
+  assert.equal(engine.code, 2);
+  assert.match(engine.out, /--engine is for --backend gpu; --backend native has no engines/);
+  const hex = await run("./evaluate.ts", [`--run=${out}`, "--limit=0x10"]);
+  assert.equal(hex.code, 2);
+  assert.match(hex.out, /--limit must be an integer ≥ 0; got "0x10"/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a feature cache that cannot be written warns and the features are still returned", async () => {
+  const { cachedFeatures } = await import("./evaluate.ts");
+  const dir = await Deno.makeTempDir({ prefix: "simclr-cache-" });
+  await Deno.writeTextFile(join(dir, "file"), "x");
+  const lines: string[] = [];
+  const key = { weights: "w", data: "d", limit: 0, nTrain: 1, nTest: 1, dim: 2, step: 3 };
+  const f = await cachedFeatures(
+    join(dir, "file", "features.bin"), // below a regular file: cannot be created
+    key,
+    () => Promise.resolve({ train: new Float32Array([1, 2]), test: new Float32Array([3, 4]) }),
+    (l) => lines.push(l),
+  );
+  assert.deepEqual([...f.train, ...f.test], [1, 2, 3, 4]);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0], /^warning: features not cached, writing .*features\.bin failed/);
+  // Round trip: written once, then read back, and a changed key recomputes naming the field.
+  const path = join(dir, "features.bin");
+  const compute = () =>
+    Promise.resolve({ train: new Float32Array([1, 2]), test: new Float32Array([3, 4]) });
+  await cachedFeatures(path, key, compute, (l) => lines.push(l));
+  const cached = await cachedFeatures(
+    path,
+    key,
+    () => Promise.reject(new Error("no")),
+    (l) => lines.push(l),
+  );
+  assert.deepEqual([...cached.train, ...cached.test], [1, 2, 3, 4]);
+  assert.match(lines.at(-1)!, /features: cached/);
+  await cachedFeatures(path, { ...key, data: "other" }, compute, (l) => lines.push(l));
+  assert.match(lines.at(-1)!, /stale: data d ≠ other/);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -5,7 +5,8 @@
  *
  * `results.json` schema (version 1):
  * ```
- * { version: 1, createdAt, checkpoint, step, epoch, model, featureDim, engine, seconds,
+ * { version: 1, createdAt, checkpoint, checkpointHash (SHA-256 of weights and buffers), runId,
+ *   step, epoch, model, featureDim, engine, seconds,
  *   classNames: string[10],
  *   variants: [{ name: "simclr" | "raw-pixels" | "random-encoder", dim,
  *     probe: { kind, lambda, validation: [{lambda, accuracy}], trainAccuracy, testAccuracy,
@@ -39,7 +40,14 @@ import {
   loadCifar10,
 } from "@simclr/data";
 import { evaluateRepresentation, type RepresentationResult } from "@simclr/evaluate";
-import { loadCheckpoint, loadWeights, RUN_FILES, type TrainConfig } from "@simclr/train";
+import {
+  BACKENDS_WITHOUT_ENGINES,
+  loadCheckpoint,
+  loadWeights,
+  RUN_FILES,
+  type TrainConfig,
+  weightsHash,
+} from "@simclr/train";
 import {
   BACKEND_NAMES,
   type BackendName,
@@ -79,7 +87,7 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       run: { type: "string" },
       checkpoint: { type: "string" },
       backend: { type: "string", default: "auto" },
-      engine: { type: "string", default: "auto" },
+      engine: { type: "string" },
       data: { type: "string" },
       probe: { type: "string", default: "logistic" },
       baselines: { type: "string", default: "raw-pixels,random-encoder" },
@@ -98,7 +106,7 @@ function parseFlags(args: string[]): EvalFlags | "help" {
   };
   const count = (flag: string, v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) {
+    if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(n)) {
       throw new Error(`--${flag} must be an integer ≥ 0; got "${v}"`);
     }
     return n;
@@ -106,13 +114,16 @@ function parseFlags(args: string[]): EvalFlags | "help" {
   if (!values.run === !values.checkpoint) {
     throw new Error("give exactly one of --run DIR or --checkpoint FILE");
   }
+  if (values.engine !== undefined && BACKENDS_WITHOUT_ENGINES.includes(values.backend!)) {
+    throw new Error(`--engine is for --backend gpu; --backend ${values.backend} has no engines`);
+  }
   const baselines = values.baselines === "none" ? [] : values.baselines!.split(",");
   for (const b of baselines) oneOf("baselines", b, ["raw-pixels", "random-encoder"]);
   return {
     run: values.run,
     checkpoint: values.checkpoint,
     backend: oneOf("backend", values.backend!, BACKEND_NAMES) as BackendName,
-    engine: oneOf("engine", values.engine!, ENGINE_NAMES) as EngineName,
+    engine: oneOf("engine", values.engine ?? "auto", ENGINE_NAMES) as EngineName,
     data: values.data,
     probe: oneOf("probe", values.probe!, ["logistic", "svm"]) as "logistic" | "svm",
     baselines,
@@ -131,39 +142,98 @@ function pixelFeatures(split: CifarSplit, n: number): Float32Array {
   return out;
 }
 
-/** Features cached as `[magic, nTrain, nTest, dim, step]` int32 header + float32 rows. */
-async function cachedFeatures(
+/** What cached features belong to: a change in any field means they are stale. */
+export interface FeatureKey {
+  /** {@linkcode weightsHash} of the checkpoint. */
+  weights: string;
+  /** SHA-256 of the images and labels encoded. */
+  data: string;
+  /** `--limit` of the evaluation. */
+  limit: number;
+  nTrain: number;
+  nTest: number;
+  dim: number;
+  step: number;
+}
+
+const FEATURE_MAGIC = "SIMCLRF2";
+
+/** SHA-256 (hex) of the encoded images and their labels: the data's identity. */
+export async function dataIdentity(parts: Uint8Array[]): Promise<string> {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Features cached as `SIMCLRF2`, a uint32 header length, the JSON {@linkcode FeatureKey}, zero
+ * padding to 4 bytes, then float32 rows (train, then test). A cache for other weights, data,
+ * `--limit` or shapes is recomputed, with the reason printed; failing to write it only warns.
+ */
+export async function cachedFeatures(
   path: string,
-  key: { nTrain: number; nTest: number; dim: number; step: number },
+  key: FeatureKey,
   compute: () => Promise<{ train: Float32Array; test: Float32Array }>,
+  log: (line: string) => void = console.error,
 ): Promise<{ train: Float32Array; test: Float32Array }> {
-  const header = [0x46454154, key.nTrain, key.nTest, key.dim, key.step];
+  const floats = key.dim * (key.nTrain + key.nTest);
+  let reason = "";
   try {
     const bytes = await Deno.readFile(path);
-    const h = new Int32Array(bytes.buffer, 0, 5);
-    if (
-      header.every((v, i) => h[i] === v) &&
-      bytes.length === 20 + 4 * key.dim * (key.nTrain + key.nTest)
-    ) {
-      const all = new Float32Array(bytes.buffer, 20);
-      console.error(`features: cached ${path}`);
-      return { train: all.slice(0, key.nTrain * key.dim), test: all.slice(key.nTrain * key.dim) };
+    const magic = new TextDecoder().decode(bytes.subarray(0, 8));
+    if (magic !== FEATURE_MAGIC) {
+      reason = "it is in an older format without a weights hash";
+    } else {
+      const length = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+      const saved = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + length)));
+      const differ = (Object.keys(key) as (keyof FeatureKey)[]).filter((k) => saved[k] !== key[k]);
+      const start = Math.ceil((12 + length) / 4) * 4;
+      if (differ.length) {
+        const name = (k: keyof FeatureKey) =>
+          k === "weights" ? "checkpoint weights" : k === "data" ? "data" : k;
+        const short = (v: unknown) => typeof v === "string" ? v.slice(0, 12) : String(v);
+        reason = differ.map((k) => `${name(k)} ${short(saved[k])} ≠ ${short(key[k])}`).join(", ");
+      } else if (bytes.length !== start + 4 * floats) {
+        reason = `it is truncated (${bytes.length} bytes, expected ${start + 4 * floats})`;
+      } else {
+        const all = new Float32Array(bytes.slice(start).buffer);
+        log(`features: cached ${path}`);
+        return {
+          train: all.slice(0, key.nTrain * key.dim),
+          test: all.slice(key.nTrain * key.dim),
+        };
+      }
     }
   } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const absent = e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory;
+    if (!absent) reason = `it is unreadable (${(e as Error).message})`;
   }
+  if (reason) log(`features: recomputing, the cache ${path} is stale: ${reason}`);
   const f = await compute();
-  const bytes = 20 + 4 * (f.train.length + f.test.length);
-  if (bytes <= 1 << 30) {
-    const out = new Uint8Array(bytes);
-    new Int32Array(out.buffer, 0, 5).set(header);
-    new Float32Array(out.buffer, 20).set(f.train);
-    new Float32Array(out.buffer, 20 + 4 * f.train.length).set(f.test);
+  const header = new TextEncoder().encode(JSON.stringify(key));
+  const start = Math.ceil((12 + header.length) / 4) * 4;
+  const bytes = start + 4 * (f.train.length + f.test.length);
+  if (bytes > 1 << 30) {
+    log(`features: ${(bytes / 2 ** 30).toFixed(1)} GiB is too large to cache; not cached`);
+    return f;
+  }
+  const out = new Uint8Array(bytes);
+  out.set(new TextEncoder().encode(FEATURE_MAGIC), 0);
+  new DataView(out.buffer).setUint32(8, header.length, true);
+  out.set(header, 12);
+  new Float32Array(out.buffer, start, f.train.length).set(f.train);
+  new Float32Array(out.buffer, start + 4 * f.train.length).set(f.test);
+  try {
     await writeFileAtomic(path, out);
-  } else {
-    console.error(
-      `features: ${(bytes / 2 ** 30).toFixed(1)} GiB is too large to cache; not cached`,
-    );
+  } catch (e) {
+    // The cache only saves time; the evaluation itself goes on.
+    log(`warning: features not cached, writing ${path} failed: ${(e as Error).message}`);
   }
   return f;
 }
@@ -185,6 +255,7 @@ async function main(): Promise<number> {
   const outDir = flags.run ?? join(ckptPath, "..");
   const ckpt = await loadCheckpoint<TrainConfig & { model: ModelName }>(ckptPath);
   const config = ckpt.meta.config;
+  const checkpointHash = await weightsHash(ckpt);
   const chosen = await chooseBackend(flags.backend, flags.engine);
   if (chosen.selection) console.error(chosen.selection);
   console.error(`engine: ${chosen.description}`);
@@ -241,9 +312,23 @@ async function main(): Promise<number> {
         dim = probe.featureDim;
         for (const p of probe.params()) g.dispose(p.value);
         for (const b of probe.buffers()) g.dispose(b.value);
+        const dataHash = await dataIdentity([
+          data.train.images.subarray(0, nTrain * 3072),
+          data.train.labels.subarray(0, nTrain),
+          data.test.images.subarray(0, nTest * 3072),
+          data.test.labels.subarray(0, nTest),
+        ]);
         const f = await cachedFeatures(
           join(outDir, "features.bin"),
-          { nTrain, nTest, dim, step: ckpt.meta.step },
+          {
+            weights: checkpointHash,
+            data: dataHash,
+            limit: flags.limit,
+            nTrain,
+            nTest,
+            dim,
+            step: ckpt.meta.step,
+          },
           () => encodeWith(config.seed, true),
         );
         return { ...f, dim };
@@ -307,6 +392,8 @@ async function main(): Promise<number> {
     version: 1,
     createdAt: new Date().toISOString(),
     checkpoint: ckptPath,
+    checkpointHash,
+    runId: ckpt.meta.runId,
     step: ckpt.meta.step,
     epoch: ckpt.meta.epoch,
     model: config.model,

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { loadCifar10, makeViews } from "@simclr/data";
-import { RUN_FILES } from "@simclr/train";
+import { CheckpointError, loadCheckpoint, RUN_FILES, weightsHash } from "@simclr/train";
 import {
   type AugmentationSample,
   type ReportData,
@@ -32,6 +32,88 @@ async function readJson<T>(path: string): Promise<T | undefined> {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw new Error(`${path}: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Checks that `results.json` has the fields the report draws; the error names the file and the
+ * first missing or malformed field.
+ */
+// deno-lint-ignore no-explicit-any
+export function checkResultsShape(path: string, r: any): void {
+  const fail = (field: string, want: string) => {
+    throw new Error(`${path}: field "${field}" is missing or malformed (expected ${want})`);
+  };
+  if (typeof r !== "object" || r === null || Array.isArray(r)) fail("(top level)", "an object");
+  if (
+    !Array.isArray(r.classNames) || r.classNames.some((c: unknown) => typeof c !== "string")
+  ) {
+    fail("classNames", "a list of class names");
+  }
+  if (!Array.isArray(r.variants) || r.variants.length === 0) fail("variants", "a non-empty list");
+  r.variants.forEach((v: Record<string, Record<string, unknown>>, i: number) => {
+    const at = `variants[${i}]`;
+    if (typeof v !== "object" || v === null) fail(at, "an object");
+    if (typeof v.name !== "string") fail(`${at}.name`, "a string");
+    if (typeof v.probe?.testAccuracy !== "number") fail(`${at}.probe.testAccuracy`, "a number");
+    if (!Array.isArray(v.probe?.confusion)) fail(`${at}.probe.confusion`, "a matrix");
+    if (typeof v.knn?.accuracy !== "number") fail(`${at}.knn.accuracy`, "a number");
+    if (typeof v.kmeans?.nmi !== "number") fail(`${at}.kmeans.nmi`, "a number");
+    if (!Array.isArray(v.kmeans?.contingency)) fail(`${at}.kmeans.contingency`, "a matrix");
+  });
+}
+
+/**
+ * The log, `run.json`, `results.json` and the checkpoint of a folder must be of one run (and the
+ * results of this very checkpoint); returns the disagreements, each naming both sides.
+ */
+export async function runDisagreements(
+  run: string,
+  // deno-lint-ignore no-explicit-any
+  parts: { summary?: any; results?: any; logText?: string },
+): Promise<string[]> {
+  const path = join(run, RUN_FILES.checkpoint);
+  let ckpt;
+  try {
+    ckpt = await loadCheckpoint(path);
+  } catch (e) {
+    if (e instanceof CheckpointError && /no such checkpoint/.test(e.message)) return [];
+    throw e;
+  }
+  const problems: string[] = [];
+  const hash = await weightsHash(ckpt);
+  const { summary, results, logText } = parts;
+  if (results?.checkpointHash !== undefined && results.checkpointHash !== hash) {
+    problems.push(
+      `results.json was computed from weights ${
+        String(results.checkpointHash).slice(0, 12)
+      } (step ${results.step}), but ${RUN_FILES.checkpoint} holds weights ${
+        hash.slice(0, 12)
+      } (step ${ckpt.meta.step}); re-run evaluate`,
+    );
+  }
+  const runId = ckpt.meta.runId;
+  if (runId && summary?.runId && summary.runId !== runId) {
+    problems.push(
+      `${RUN_FILES.summary} is of run ${summary.runId}, ${RUN_FILES.checkpoint} of run ${runId}`,
+    );
+  }
+  if (runId && logText) {
+    const foreign = new Set<string>();
+    for (const line of logText.split("\n")) {
+      if (!line.includes('"runId"')) continue;
+      try {
+        const id = JSON.parse(line).runId;
+        if (id && id !== runId) foreign.add(id);
+      } catch { /* a cut line */ }
+    }
+    if (foreign.size) {
+      problems.push(
+        `${RUN_FILES.log} has records of run ${[...foreign].join(", ")}, ` +
+          `${RUN_FILES.checkpoint} is of run ${runId}`,
+      );
+    }
+  }
+  return problems;
 }
 
 /** The newest run folder under `runs/` that has a training log. */
@@ -119,6 +201,14 @@ async function main(): Promise<number> {
   const summary = await readJson<any>(join(run, RUN_FILES.summary));
   // deno-lint-ignore no-explicit-any
   const results = await readJson<any>(join(run, "results.json"));
+  if (results !== undefined) checkResultsShape(join(run, "results.json"), results);
+  const logText = await Deno.readTextFile(join(run, RUN_FILES.log)).catch(() => undefined);
+  const problems = await runDisagreements(run, { summary, results, logText });
+  if (problems.length) {
+    throw new Error(
+      `${run}: its files are not of one run, so no report is drawn:\n  ${problems.join("\n  ")}`,
+    );
+  }
   const featureDim = summary?.featureDim ?? results?.featureDim ?? 1;
   const log = await readLog(join(run, RUN_FILES.log), featureDim);
   if (!summary && !results && !log) {

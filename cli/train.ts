@@ -7,18 +7,66 @@ import type { ModelName } from "@simclr/core";
 import { ensureCifar10, loadCifar10 } from "@simclr/data";
 import { join } from "node:path";
 import {
+  acquireRunLock,
   FlagError,
+  flagName,
+  givenFlags,
   helpText,
   loadCheckpoint,
   parseTrainArgs,
+  planResume,
+  removeStaleTempFiles,
+  RESUME_CHANGEABLE,
   RUN_FILES,
+  type RunLock,
+  RunLockedError,
   runTraining,
   type TrainConfig,
 } from "@simclr/train";
 import { chooseBackend } from "./backends.ts";
 
+/**
+ * Creates the run folder used when `--out` is not given, `runs/<model>-<time>`, with `-2`, `-3`…
+ * appended when that exists, and returns its path.
+ */
+export async function createDefaultRunFolder(model: string, root = "runs"): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
+  await Deno.mkdir(root, { recursive: true });
+  // mkdir without `recursive` fails if the folder exists, so two runs started in the same second
+  // (or on two machines sharing runs/) never get the same one.
+  for (let n = 1;; n++) {
+    const path = join(root, `${model}-${stamp}${n > 1 ? `-${n}` : ""}`);
+    try {
+      await Deno.mkdir(path);
+      return path;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
+}
+
+/** The lock this process holds, so a second Ctrl-C can release it before quitting. */
+let heldLock: RunLock | undefined;
+
+function takeLock(dir: string): RunLock {
+  const lock = acquireRunLock(dir);
+  heldLock = lock;
+  if (lock.tookOver) {
+    console.error(
+      `train: took over the lock of ${dir} left by pid ${lock.tookOver.pid} ` +
+        `(started ${lock.tookOver.startedAt}), which is no longer running`,
+    );
+  }
+  const removed = removeStaleTempFiles(dir);
+  if (removed.length) {
+    console.error(`train: removed ${removed.length} temporary file(s) left by killed saves`);
+  }
+  return lock;
+}
+
 async function main(): Promise<number> {
   let config: TrainConfig;
+  let given: Set<keyof TrainConfig>;
   try {
     const parsed = parseTrainArgs(Deno.args);
     if (parsed === "help") {
@@ -26,6 +74,7 @@ async function main(): Promise<number> {
       return 0;
     }
     config = parsed;
+    given = givenFlags(Deno.args);
   } catch (e) {
     if (e instanceof FlagError) {
       console.error(`train: ${e.message}`);
@@ -33,24 +82,65 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  if (config.resume && !config.out) {
+    console.error("train: --resume needs --out RUN_FOLDER (the run to continue)");
+    return 2;
+  }
+  // The lock comes before anything else touches the folder (and before a slow backend start), so
+  // a second trainer on the same --out stops at once.
+  let lock: RunLock | undefined;
+  try {
+    if (config.out) lock = takeLock(config.out);
+    return await trainLocked(config, given, (l) => (lock = l));
+  } catch (e) {
+    if (e instanceof RunLockedError) {
+      console.error(`train: ${e.message}`);
+      return 3;
+    }
+    throw e;
+  } finally {
+    lock?.release();
+  }
+}
 
+async function trainLocked(
+  config: TrainConfig,
+  given: Set<keyof TrainConfig>,
+  setLock: (lock: RunLock) => void,
+): Promise<number> {
   let resumeFrom;
   if (config.resume) {
-    if (!config.out) {
-      console.error("train: --resume needs --out RUN_FOLDER (the run to continue)");
+    resumeFrom = await loadCheckpoint<TrainConfig>(join(config.out, RUN_FILES.checkpoint));
+    const saved = resumeFrom.meta.config;
+    const plan = planResume(saved, config, given);
+    if (plan.conflicts.length) {
+      console.error(
+        `train: --resume keeps the run's settings; these flags differ and cannot change ` +
+          `mid-run:\n  ${plan.conflicts.join("\n  ")}\n` +
+          `Drop them, or start a new run with another --out. Changeable on resume: ${
+            RESUME_CHANGEABLE.map(flagName).join(", ")
+          }.`,
+      );
       return 2;
     }
-    resumeFrom = await loadCheckpoint<TrainConfig>(join(config.out, RUN_FILES.checkpoint));
-    // The saved config fixes the trajectory; only session settings come from the flags.
-    const session = {
-      maxMinutes: config.maxMinutes,
-      workers: config.workers,
-      data: config.data || resumeFrom.meta.config.data,
-      out: config.out,
-      resume: true,
-      engine: config.engine,
-    };
-    config = { ...resumeFrom.meta.config, ...session };
+    const doneEpochs = resumeFrom.meta.epoch;
+    if (doneEpochs >= saved.epochs && !given.has("epochs")) {
+      console.error(
+        `train: ${config.out} is finished (epoch ${doneEpochs} of ${saved.epochs}); nothing ` +
+          `to do. Pass --epochs N (> ${saved.epochs}) to extend it.`,
+      );
+      return 0;
+    }
+    if (plan.config.epochs < doneEpochs) {
+      console.error(
+        `train: --epochs ${plan.config.epochs} is fewer than the ${
+          doneEpochs.toFixed(2)
+        } epochs already trained in ${config.out}`,
+      );
+      return 2;
+    }
+    for (const c of plan.changes) console.error(`resume: ${c}`);
+    config = plan.config;
   } else if (config.out) {
     try {
       await Deno.stat(join(config.out, RUN_FILES.checkpoint));
@@ -75,8 +165,8 @@ async function main(): Promise<number> {
     ? (engine === "cuda" ? "resnet18" : "small")
     : config.model;
   if (!config.out) {
-    const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
-    config.out = join("runs", `${model}-${stamp}`);
+    config.out = await createDefaultRunFolder(model);
+    setLock(takeLock(config.out));
   }
   console.error(`model: ${model}   run folder: ${config.out}`);
 
@@ -95,11 +185,18 @@ async function main(): Promise<number> {
   }
   const stopSignal = { requested: false };
   const onInterrupt = () => {
-    if (stopSignal.requested) Deno.exit(130);
+    if (stopSignal.requested) {
+      heldLock?.release();
+      Deno.exit(130);
+    }
     stopSignal.requested = true;
-    console.error("\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit now)");
+    console.error(
+      "\ninterrupt: saving a checkpoint after this step (Ctrl-C or SIGTERM again to quit now)",
+    );
   };
-  Deno.addSignalListener("SIGINT", onInterrupt);
+  // SIGTERM (kill PID, systemd, a job scheduler) gets the same clean stop as Ctrl-C.
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const s of signals) Deno.addSignalListener(s, onInterrupt);
   try {
     const outcome = await runTraining({
       config: { ...config, model, data: dataDir },
@@ -115,9 +212,10 @@ async function main(): Promise<number> {
           outcome.lastLoss.toFixed(4)
         }; run folder ${config.out}`,
     );
+    if (outcome.stopped === "collapse") return 4;
     return outcome.stopped === "interrupt" ? 130 : 0;
   } finally {
-    Deno.removeSignalListener("SIGINT", onInterrupt);
+    for (const s of signals) Deno.removeSignalListener(s, onInterrupt);
   }
 }
 

@@ -189,6 +189,23 @@ Deno.test("NT-Xent equals the hand-computed value", async () => {
   assert.ok(Math.abs(got - expected) < 1e-5, `got ${got}, expected ${expected}`);
 });
 
+Deno.test("NT-Xent masks the self-similarity with −∞, so it stays out at any temperature", async () => {
+  const g = new Graph(createRefBackend());
+  // One pair, opposite vectors: the positive is the only other view, so the loss is exactly 0 at
+  // any τ. A finite mask (−1e9) leaks back in once 1/τ exceeds 1e9: the self logit 1/τ − 1e9
+  // then dominates the softmax and the loss becomes ~1.9e10 at τ = 1e-10.
+  for (const tau of [0.5, 1e-3, 1e-10]) {
+    const loss = await ntXentLoss(g.constant([1, 0], [1, 2]), g.constant([-1, 0], [1, 2]), tau)
+      .item();
+    assert.ok(Math.abs(loss) < 1e-6, `τ ${tau}: loss ${loss}`);
+  }
+  // The gradient through the −∞ entries is finite.
+  const a = g.variable(new Float32Array([1, 0.5, -0.2, 0.3]), [2, 2]),
+    b = g.variable(new Float32Array([0.1, 1, 0.4, -0.7]), [2, 2]);
+  const grads = g.backward(ntXentLoss(a, b, 0.1), [a, b]);
+  for (const t of grads) for (const v of await t!.read()) assert.ok(Number.isFinite(v), `${v}`);
+});
+
 Deno.test("tidy frees every intermediate and keeps what it returns", async () => {
   const backend = createRefBackend();
   const g = new Graph(backend);

@@ -12,8 +12,11 @@ export const LOSS_NAMES = ["ntxent", "cosine"] as const;
 /** One of {@linkcode LOSS_NAMES}. */
 export type LossName = typeof LOSS_NAMES[number];
 
-/** Value added to the self-similarity logits: exp of it underflows to exactly 0 in float32. */
-const MASKED = -1e9;
+/**
+ * Added to the self-similarity logits: −∞, so an anchor's own term is exactly 0 in the softmax
+ * whatever τ is (a finite −1e9 stops masking once the logits reach ~1e9, e.g. τ = 1e-9).
+ */
+const MASKED = -Infinity;
 
 /**
  * NT-Xent over 2N views: `z1[i]` and `z2[i]` (each `[n, d]`) are positives. With rows
@@ -35,7 +38,8 @@ export function ntXentLoss(z1: Tensor, z2: Tensor, temperature: number): Tensor 
     positive[i * m + ((i + n) % m)] = 1;
   }
   const masked = F.add(logits, g.constant(selfMask, [m, m]));
-  const positiveLogit = F.sum(F.mul(masked, g.constant(positive, [m, m])), [1], true);
+  // From the unmasked logits: −∞ · 0 would be NaN, and positives are never on the diagonal.
+  const positiveLogit = F.sum(F.mul(logits, g.constant(positive, [m, m])), [1], true);
   return F.mean(F.sub(F.logSumExp(masked, 1), positiveLogit));
 }
 

@@ -57,3 +57,26 @@ export function uniformity(x: Float32Array, n: number, d: number): number {
   }
   return Math.log(total / Math.max(pairs, 1));
 }
+
+/**
+ * Collapse thresholds. Healthy features spread over the sphere have a per-dimension std near
+ * 1/√d; below a fifth of that, the batch occupies a sliver of it. Uniformity near 0 means
+ * exp(−2‖uᵢ − uⱼ‖²) ≈ 1 for the typical pair: every image maps to nearly the same point
+ * (−0.1 means a mean squared pairwise distance of about 0.05, against ≈ 2 for spread features).
+ */
+export const COLLAPSE_THRESHOLDS = { stdFractionOfHealthy: 0.2, uniformityAbove: -0.1 } as const;
+
+/** Why the monitors look collapsed (empty when they do not), for a `d`-dimensional feature. */
+export function collapseSigns(m: { featureStd: number; uniformity: number }, d: number): string[] {
+  const signs: string[] = [];
+  const stdFloor = COLLAPSE_THRESHOLDS.stdFractionOfHealthy / Math.sqrt(d);
+  if (!(m.featureStd >= stdFloor)) {
+    signs.push(`feature std ${m.featureStd.toPrecision(3)} < ${stdFloor.toPrecision(3)} (0.2/√d)`);
+  }
+  if (!(m.uniformity <= COLLAPSE_THRESHOLDS.uniformityAbove)) {
+    signs.push(
+      `uniformity ${m.uniformity.toFixed(3)} > ${COLLAPSE_THRESHOLDS.uniformityAbove}`,
+    );
+  }
+  return signs;
+}

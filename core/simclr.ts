@@ -93,8 +93,8 @@ export async function trainStep(
 export class NonFiniteLossError extends Error {
   constructor(readonly value: number) {
     super(
-      `loss is ${value}: training stopped before the update. Lower --lr, check the data, or ` +
-        `resume from the last checkpoint.`,
+      // The trainer appends which checkpoint (if any) is left to resume from.
+      `loss is ${value}: training stopped before the update. Lower --lr or check the data.`,
     );
     this.name = "NonFiniteLossError";
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
 import { chooseBackend, type EngineName } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
@@ -19,6 +20,22 @@ const USAGE =
   --quick    smaller batches (for tests)
   --models   comma list of the models whose training steps are compared (default
              simple,small,resnet18)`;
+
+/** Why `path` cannot take the JSON output (undefined when it can), checked by writing beside it. */
+export async function jsonTargetProblem(path: string): Promise<string | undefined> {
+  const stat = await Deno.stat(path).catch(() => undefined);
+  if (stat?.isDirectory) return "is a folder, expected a file name";
+  const dir = dirname(path);
+  const probe = join(dir, `.verify-probe.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeFile(probe, new Uint8Array());
+    await Deno.remove(probe);
+  } catch (e) {
+    return `cannot write in ${dir} (${(e as Error).message})`;
+  }
+  return undefined;
+}
 
 async function main() {
   let args;
@@ -58,6 +75,14 @@ async function main() {
   if (unknown.length > 0) {
     console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
     Deno.exit(2);
+  }
+  if (args.json) {
+    // A run takes minutes: find out now, not after it, that the result cannot be written.
+    const problem = await jsonTargetProblem(args.json);
+    if (problem) {
+      console.error(`verify: --json ${args.json}: ${problem}`);
+      Deno.exit(2);
+    }
   }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;

@@ -81,3 +81,28 @@ Deno.test("verify: a training step with a 1% filter-gradient error flags the con
   assert.ok(badStep.length > 0, "no row flagged a 1% filter-gradient error");
   assert.ok(badStep.every((n) => /conv\.weight/.test(n)), badStep.join());
 });
+
+Deno.test("verify --json to an unwritable path fails before the run, naming the path", async () => {
+  const { jsonTargetProblem } = await import("./verify.ts");
+  const dir = await Deno.makeTempDir({ prefix: "simclr-verify-json-" });
+  await Deno.writeTextFile(`${dir}/file`, "");
+  assert.match((await jsonTargetProblem(dir))!, /is a folder/);
+  assert.match((await jsonTargetProblem(`${dir}/file/out.json`))!, /cannot write in .*file/);
+  assert.equal(await jsonTargetProblem(`${dir}/sub/out.json`), undefined);
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./verify.ts", import.meta.url).pathname,
+      "--backend=native",
+      `--json=${dir}/file/out.json`,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(child.stdout) + new TextDecoder().decode(child.stderr);
+  assert.equal(child.code, 2, out);
+  assert.match(out, /verify: --json .*file\/out\.json: cannot write/);
+  assert.doesNotMatch(out, /engine:/, "it stops before choosing a backend");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -44,6 +44,8 @@ export interface CheckpointMeta<C = unknown> {
   reason: string;
   /** ISO time of writing. */
   savedAt: string;
+  /** Random id fixed when the run starts and kept across resumes; log and run.json carry it too. */
+  runId?: string;
 }
 
 /** A loaded checkpoint: metadata plus host tensors by name. */
@@ -62,7 +64,28 @@ export class CheckpointError extends Error {
   }
 }
 
-/** Copies the model and optimiser state to the host and writes the checkpoint atomically. */
+/** Raised instead of writing a checkpoint that holds NaN or ±Inf; names the tensors. */
+export class NonFiniteCheckpointError extends CheckpointError {
+  constructor(path: string, readonly tensors: string[]) {
+    super(
+      path,
+      `not written: non-finite values (NaN or ±Inf) in ${tensors.slice(0, 5).join(", ")}` +
+        (tensors.length > 5 ? ` and ${tensors.length - 5} more` : ""),
+    );
+    this.name = "NonFiniteCheckpointError";
+  }
+}
+
+function isAllFinite(data: Float32Array): boolean {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return false;
+  return true;
+}
+
+/**
+ * Copies the model and optimiser state to the host and writes the checkpoint atomically. Throws
+ * {@linkcode NonFiniteCheckpointError} (and writes nothing) when any weight, batch-norm statistic
+ * or optimiser slot is not finite, so the file on disk is always one worth resuming from.
+ */
 export async function saveCheckpoint<C>(
   path: string,
   model: SimclrModel,
@@ -85,6 +108,8 @@ export async function saveCheckpoint<C>(
   for (const p of model.params()) add(p.name, "param", p.value.shape, await p.value.read());
   for (const b of model.buffers()) add(b.name, "buffer", b.value.shape, await b.value.read());
   for (const [name, s] of Object.entries(optimizerState.slots)) add(name, "optim", s.shape, s.data);
+  const bad = entries.filter((_, i) => !isAllFinite(chunks[i])).map((e) => `${e.kind} "${e.name}"`);
+  if (bad.length) throw new NonFiniteCheckpointError(path, bad);
   const header = new TextEncoder().encode(JSON.stringify({
     ...meta,
     version: 1,
@@ -130,9 +155,13 @@ export async function loadCheckpoint<C = unknown>(path: string): Promise<Checkpo
   } catch {
     throw new CheckpointError(path, "header is not valid JSON");
   }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new CheckpointError(path, "header is not a JSON object");
+  }
   if (header.version !== 1) {
     throw new CheckpointError(path, `unsupported version ${header.version} (expected 1)`);
   }
+  checkHeader(path, header);
   const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
   const entries = header.tensors as TensorEntry[];
   const total = entries.reduce((n, e) => Math.max(n, e.offset + sizeOf(e.shape)), 0);
@@ -148,12 +177,74 @@ export async function loadCheckpoint<C = unknown>(path: string): Promise<Checkpo
   const slots: OptimizerState["slots"] = {};
   for (const e of entries) {
     const data = floats.slice(e.offset, e.offset + sizeOf(e.shape));
+    if (!isAllFinite(data)) {
+      throw new CheckpointError(
+        path,
+        `${e.kind} "${e.name}" holds non-finite values (NaN or ±Inf); refusing a broken checkpoint`,
+      );
+    }
     if (e.kind === "param") params.set(e.name, { shape: e.shape, data });
     else if (e.kind === "buffer") buffers.set(e.name, { shape: e.shape, data });
     else slots[e.name] = { shape: e.shape, data };
   }
   const { tensors: _t, optimizerStep, ...meta } = header;
   return { meta, params, buffers, optimizer: { step: optimizerStep, slots } };
+}
+
+// deno-lint-ignore no-explicit-any
+function checkHeader(path: string, header: any): void {
+  const need = (field: string, ok: boolean, what: string) => {
+    if (!ok) {
+      throw new CheckpointError(
+        path,
+        `header field "${field}" is ${
+          header[field] === undefined ? "missing" : "malformed"
+        } (expected ${what})`,
+      );
+    }
+  };
+  need("tensors", Array.isArray(header.tensors), "a list of tensors");
+  need("config", typeof header.config === "object" && header.config !== null, "an object");
+  need("step", Number.isInteger(header.step) && header.step >= 0, "an integer ≥ 0");
+  need("epoch", typeof header.epoch === "number", "a number");
+  need("optimizerStep", Number.isInteger(header.optimizerStep), "an integer");
+  header.tensors.forEach((e: TensorEntry, i: number) => {
+    const ok = typeof e === "object" && e !== null && typeof e.name === "string" &&
+      ["param", "buffer", "optim"].includes(e.kind) && Array.isArray(e.shape) &&
+      e.shape.every((d) => Number.isInteger(d) && d >= 0) && Number.isInteger(e.offset) &&
+      e.offset >= 0;
+    if (!ok) {
+      throw new CheckpointError(
+        path,
+        `header field "tensors[${i}]" is malformed (expected {name, kind, shape, offset})`,
+      );
+    }
+  });
+}
+
+/**
+ * SHA-256 (hex) of a checkpoint's weights and batch-norm statistics, in name order: what a
+ * feature cache and `results.json` are keyed on. Optimiser state does not change features.
+ */
+export async function weightsHash(ckpt: Checkpoint): Promise<string> {
+  const parts: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  for (const [kind, map] of [["param", ckpt.params], ["buffer", ckpt.buffers]] as const) {
+    for (const name of [...map.keys()].sort()) {
+      const t = map.get(name)!;
+      parts.push(enc.encode(`${kind}:${name}:${t.shape.join("x")};`));
+      parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+  }
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Puts a checkpoint's weights and statistics into `model` (same architecture required). */

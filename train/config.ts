@@ -18,6 +18,12 @@ export const BACKEND_NAMES = ["auto", "gpu", "native", "ref"] as const;
 /** Names accepted by `--engine`, the TF.js engines of `--backend gpu` (no backend import here). */
 export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
 
+/** Smallest `--temperature` accepted. */
+export const TEMPERATURE_MIN = 0.01;
+
+/** Backends that have no `--engine` choice (issue 11's `auto` may pick gpu, so it keeps it). */
+export const BACKENDS_WITHOUT_ENGINES: readonly string[] = ["native", "ref"];
+
 /** A training run's settings, as resolved from flags and saved in every checkpoint. */
 export interface TrainConfig {
   backend: typeof BACKEND_NAMES[number];
@@ -52,6 +58,8 @@ export interface TrainConfig {
   limit: number;
   /** Smallest random-resized-crop area (torchvision: 0.08). */
   cropScale: number;
+  /** Stop when the collapse monitors cross their thresholds two epochs in a row. */
+  stopOnCollapse: boolean;
 }
 
 interface FlagSpec {
@@ -141,9 +149,11 @@ const SPECS: FlagSpec[] = [
     key: "weightDecay",
     flag: "weight-decay",
     type: "string",
+    // -1 is the internal "optimiser's default" sentinel; a value given on the command line must
+    // be ≥ 0, so a typo such as -0.1 is refused rather than silently replaced by the default.
     default: -1,
-    min: -1,
-    help: "L2 weight decay, not on biases/BN (-1 = adam/lars 1e-6, sgd 5e-4)",
+    min: 0,
+    help: "L2 weight decay ≥ 0, not on biases/BN (-1 = adam/lars 1e-6, sgd 5e-4)",
   },
   {
     key: "warmupEpochs",
@@ -158,8 +168,8 @@ const SPECS: FlagSpec[] = [
     flag: "temperature",
     type: "string",
     default: 0.5,
-    min: 0,
-    exclusive: true,
+    // Below 0.01 the logits (up to 1/τ) overflow Adam's float32 second moments.
+    min: TEMPERATURE_MIN,
     help: "NT-Xent temperature τ",
   },
   {
@@ -245,6 +255,14 @@ const SPECS: FlagSpec[] = [
     exclusive: true,
     help: "smallest random-resized-crop area fraction",
   },
+  {
+    key: "stopOnCollapse",
+    flag: "stop-on-collapse",
+    type: "boolean",
+    default: false,
+    help: "stop when feature std < 0.2/√d or uniformity > −0.1 two epochs in a row " +
+      "(otherwise a warning)",
+  },
 ];
 
 /** Raised for a bad flag; the message names the flag and the valid range. */
@@ -303,8 +321,9 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
       const range = `${s.exclusive ? ">" : "≥"} ${s.min}${
         s.max !== undefined ? ` and < ${s.max}` : ""
       }`;
+      // Integers in plain decimal only: Number() would also take "0x2" and "1e0".
       const bad = !Number.isFinite(v) || text.trim() === "" ||
-        (s.integer && !Number.isInteger(v)) ||
+        (s.integer && !/^\s*\d+\s*$/.test(text)) ||
         (s.min !== undefined && (s.exclusive ? v <= s.min : v < s.min)) ||
         (s.max !== undefined && (s.exclusive ? v >= s.max : v > s.max));
       if (bad) {
@@ -317,7 +336,30 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
       config[s.key] = text;
     }
   }
+  const given = givenKeys(values);
+  if (given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(String(config.backend))) {
+    throw new FlagError(
+      `--engine is for --backend gpu; --backend ${config.backend} has no engines`,
+    );
+  }
   return config as unknown as TrainConfig;
+}
+
+function givenKeys(values: Record<string, unknown>): Set<keyof TrainConfig> {
+  return new Set(SPECS.filter((s) => values[s.flag] !== undefined).map((s) => s.key));
+}
+
+/** The settings that `args` names explicitly (for `--resume`, where defaults must not count). */
+export function givenFlags(args: string[]): Set<keyof TrainConfig> {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  for (const s of SPECS) options[s.flag] = { type: s.type };
+  const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
+  return givenKeys(values);
+}
+
+/** The command-line spelling of a setting, e.g. `batchSize` → `--batch-size`. */
+export function flagName(key: keyof TrainConfig): string {
+  return `--${SPECS.find((s) => s.key === key)?.flag ?? key}`;
 }
 
 /** Base learning rate after defaults. */

@@ -56,6 +56,8 @@ Deno.test("kill -9 mid-run, then --resume continues from the last checkpoint", a
   const stderr = new TextDecoder().decode(await new Response(resumed.stderr).arrayBuffer());
   assert.equal(status.code, 0, stderr);
   assert.match(stderr, new RegExp(`resuming at step ${killed.meta.step}`));
+  // The killed trainer's lock is stale: taken over with a message naming it.
+  assert.match(stderr, new RegExp(`took over the lock of .* left by pid ${child.pid} `));
   const after = await loadCheckpoint(ckpt);
   assert.equal(after.meta.step, killed.meta.step + 1);
   assert.equal(after.meta.reason, "time-budget");
@@ -78,4 +80,96 @@ Deno.test("CLI: bad flags exit 2 naming the flag; a missing data folder names th
   assert.equal(missingStatus.code, 1);
   assert.match(missingErr, /data_batch_1\.bin/);
   await Deno.remove(dir, { recursive: true });
+});
+
+const COMMON = [
+  "--backend=ref",
+  "--model=small",
+  "--width=2",
+  "--batch-size=8",
+  "--knn-every=0",
+  "--limit=16",
+];
+
+async function finish(child: Deno.ChildProcess): Promise<{ code: number; err: string }> {
+  const [status, bytes] = await Promise.all([
+    child.status,
+    new Response(child.stderr).arrayBuffer(),
+  ]);
+  return { code: status.code, err: new TextDecoder().decode(bytes) };
+}
+
+Deno.test("two trainers on one folder: the second stops at once naming the first; SIGTERM saves", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-lock-cli-" });
+  await writeCifarFixture(dir, { trainPerBatch: 8, test: 16, rng: new Rng(2) });
+  const out = join(dir, "run");
+  const first = train([...COMMON, "--epochs=100000", `--data=${dir}`, `--out=${out}`]);
+  const deadline = Date.now() + 60_000;
+  while (!(await exists(join(out, RUN_FILES.log))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const t0 = Date.now();
+  const second = await finish(
+    train([...COMMON, "--epochs=2", "--seed=7", `--data=${dir}`, `--out=${out}`]),
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  assert.notEqual(second.code, 0, second.err);
+  assert.ok(seconds < 5, `second trainer took ${seconds} s to stop`);
+  assert.match(second.err, new RegExp(`in use by another training process \\(pid ${first.pid}\\b`));
+  // SIGTERM, like Ctrl-C: a checkpoint after the current step, exit 130, lock released.
+  await new Promise((r) => setTimeout(r, 300));
+  first.kill("SIGTERM");
+  const firstDone = await finish(first);
+  assert.equal(firstDone.code, 130, firstDone.err);
+  assert.match(firstDone.err, /stopped \(interrupt\)/);
+  assert.equal((await loadCheckpoint(join(out, RUN_FILES.checkpoint))).meta.reason, "interrupt");
+  assert.equal(await exists(join(out, "train.lock")), false);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("--resume: differing fixed flags are refused as a list; a finished run changes nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-resume-cli-" });
+  await writeCifarFixture(dir, { trainPerBatch: 8, test: 16, rng: new Rng(2) });
+  const out = join(dir, "run");
+  const first = await finish(train([...COMMON, "--epochs=1", `--data=${dir}`, `--out=${out}`]));
+  assert.equal(first.code, 0, first.err);
+  const summary = await Deno.readTextFile(join(out, RUN_FILES.summary));
+  const ckpt = await Deno.readFile(join(out, RUN_FILES.checkpoint));
+
+  const conflict = await finish(
+    train([`--out=${out}`, "--resume", "--model=resnet18", "--batch-size=50", "--lr=0.01"]),
+  );
+  assert.equal(conflict.code, 2, conflict.err);
+  assert.match(conflict.err, /--model: run has small, flag says resnet18/);
+  assert.match(conflict.err, /--batch-size: run has 8, flag says 50/);
+
+  const finished = await finish(train([`--out=${out}`, "--resume"]));
+  assert.equal(finished.code, 0, finished.err);
+  assert.match(finished.err, /is finished \(epoch 1 of 1\); nothing to do\. Pass --epochs N/);
+  assert.equal(await Deno.readTextFile(join(out, RUN_FILES.summary)), summary);
+  assert.deepEqual(await Deno.readFile(join(out, RUN_FILES.checkpoint)), ckpt);
+
+  // Extending it, with a lower learning rate: both applied and logged.
+  const extended = await finish(
+    train([`--out=${out}`, "--resume", "--epochs=2", "--lr=0.0005", `--data=${dir}`]),
+  );
+  assert.equal(extended.code, 0, extended.err);
+  assert.match(extended.err, /resume: --epochs 1 → 2/);
+  assert.match(extended.err, /resume: --lr 0 → 0\.0005/);
+  const after = await loadCheckpoint<{ epochs: number; lr: number }>(
+    join(out, RUN_FILES.checkpoint),
+  );
+  assert.equal(after.meta.step, 4);
+  assert.equal(after.meta.config.epochs, 2);
+  assert.equal(after.meta.config.lr, 0.0005);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("default run folders started in the same second do not collide", async () => {
+  const { createDefaultRunFolder } = await import("../cli/train.ts");
+  const root = await Deno.makeTempDir({ prefix: "simclr-runs-" });
+  const made = await Promise.all([1, 2, 3].map(() => createDefaultRunFolder("small", root)));
+  assert.equal(new Set(made).size, 3, made.join(" "));
+  for (const m of made) assert.ok((await Deno.stat(m)).isDirectory);
+  await Deno.remove(root, { recursive: true });
 });

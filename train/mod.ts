@@ -6,3 +6,5 @@
 export * from "./config.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
+export * from "./lock.ts";
+export * from "./resume.ts";

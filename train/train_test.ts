@@ -4,9 +4,16 @@ import { join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
 import { Rng } from "@simclr/core";
 import { type Cifar10, loadCifar10, writeCifarFixture } from "@simclr/data";
-import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
-import { FlagError, parseTrainArgs, type TrainConfig } from "./config.ts";
-import { RUN_FILES, runTraining } from "./trainer.ts";
+import {
+  CheckpointError,
+  loadCheckpoint,
+  NonFiniteCheckpointError,
+  saveCheckpoint,
+  weightsHash,
+} from "./checkpoint.ts";
+import { FlagError, givenFlags, parseTrainArgs, type TrainConfig } from "./config.ts";
+import { planResume } from "./resume.ts";
+import { RUN_FILES, runTraining, TrainingStoppedError } from "./trainer.ts";
 
 async function fixture(): Promise<{ dir: string; data: Cifar10 }> {
   const dir = await Deno.makeTempDir({ prefix: "simclr-fixture-" });
@@ -82,6 +89,19 @@ Deno.test("a stopped and resumed run ends with the same weights as an uninterrup
   const la = await steps(straightOut), lb = await steps(resumedOut);
   assert.deepEqual(lb.map((r) => r.step), [...Array(12).keys()].map((i) => i + 1));
   assert.deepEqual(lb.map((r) => r.loss), la.map((r) => r.loss));
+  // Whole-epoch records too: epoch 2 (steps 5–8) was cut after step 5, and its mean loss still
+  // covers all four steps, as in the uninterrupted run.
+  const epochs = async (out: string) =>
+    (await Deno.readTextFile(join(out, RUN_FILES.log))).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => r.type === "epoch" && Number.isInteger(r.epoch));
+  const ea = await epochs(straightOut), eb = await epochs(resumedOut);
+  assert.deepEqual(eb.map((r) => r.epoch), [1, 2, 3]);
+  for (let i = 0; i < 3; i++) {
+    assert.ok(
+      Math.abs(eb[i].loss - ea[i].loss) <= 1e-12,
+      `epoch ${i + 1}: ${eb[i].loss} vs ${ea[i].loss}`,
+    );
+  }
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -114,7 +134,15 @@ Deno.test("checkpoint: a truncated or foreign file is refused with the file name
 Deno.test("flags: unknown flags and out-of-range values are refused with the valid range", () => {
   const cases: [string[], RegExp][] = [
     [["--batch-size=1"], /--batch-size must be an integer ≥ 2; got "1"/],
-    [["--temperature=0"], /--temperature must be a number > 0; got "0"/],
+    [["--temperature=0"], /--temperature must be a number ≥ 0.01; got "0"/],
+    [["--temperature=1e-30"], /--temperature must be a number ≥ 0.01/],
+    [["--epochs=0x2"], /--epochs must be an integer ≥ 1; got "0x2"/],
+    [["--epochs=1e0"], /--epochs must be an integer ≥ 1; got "1e0"/],
+    [["--seed=1.0"], /--seed must be an integer/],
+    [["--weight-decay=-0.5"], /--weight-decay must be a number ≥ 0; got "-0.5"/],
+    [["--weight-decay=-1"], /--weight-decay must be a number ≥ 0; got "-1"/],
+    [["--backend=native", "--engine=wasm"], /--engine is for --backend gpu; --backend native/],
+    [["--backend=ref", "--engine=auto"], /--engine is for --backend gpu; --backend ref/],
     [["--epochs=0"], /--epochs must be an integer ≥ 1/],
     [["--lr=abc"], /--lr must be a number/],
     [["--model=vgg"], /--model must be one of default, simple, small, resnet18; got "vgg"/],
@@ -127,6 +155,197 @@ Deno.test("flags: unknown flags and out-of-range values are refused with the val
       args.join(" "),
     );
   }
-  const ok = parseTrainArgs(["--batch-size=64", "--temperature", "0.2"]);
-  assert.ok(ok !== "help" && ok.batchSize === 64 && ok.temperature === 0.2 && ok.epochs === 30);
+  const ok = parseTrainArgs(["--batch-size=64", "--temperature", "0.2", "--epochs", " 7"]);
+  assert.ok(ok !== "help" && ok.batchSize === 64 && ok.temperature === 0.2 && ok.epochs === 7);
+  const wd = parseTrainArgs(["--weight-decay=0", "--backend=gpu", "--engine=wasm"]);
+  assert.ok(wd !== "help" && wd.weightDecay === 0 && wd.engine === "wasm");
+  const dflt = parseTrainArgs([]);
+  assert.ok(dflt !== "help" && dflt.weightDecay === -1, "the default stays the sentinel");
+});
+
+Deno.test("a diverging run never writes a non-finite checkpoint and names one that exists", async () => {
+  const { dir, data } = await fixture();
+  // SGD at lr 1e5: the loss stays finite for a while but batch-norm running variances reach
+  // +Inf by the end of epoch 2, so that checkpoint must not be written.
+  const out = join(dir, "sgd");
+  const config = { ...tinyConfig(out, dir), optimizer: "sgd" as const, lr: 1e5, warmupEpochs: 0 };
+  const ckpt = join(out, RUN_FILES.checkpoint);
+  let named = -1;
+  await assert.rejects(
+    runTraining({
+      config,
+      backend: createRefBackend(),
+      engineDescription: "ref",
+      data,
+      quiet: true,
+    }),
+    (e: Error) => {
+      named = Number(e.message.match(/Last good checkpoint: .* \(step (\d+)\)/)?.[1] ?? -1);
+      return e instanceof TrainingStoppedError && e.lastCheckpoint === ckpt &&
+        /not written: non-finite values .*running_var/.test(e.message) &&
+        e.message.includes(`Last good checkpoint: ${ckpt} (step`);
+    },
+  );
+  const left = await loadCheckpoint(ckpt); // loads, so every value in it is finite
+  assert.ok(named > 0);
+  assert.equal(left.meta.step, named, "the message names the checkpoint that is on disk");
+  // NaN on the first steps, before any checkpoint: the message says there is none.
+  const out2 = join(dir, "sgd2");
+  await assert.rejects(
+    runTraining({
+      config: { ...config, out: out2, lr: 1e30 },
+      backend: createRefBackend(),
+      engineDescription: "ref",
+      data,
+      quiet: true,
+    }),
+    (e: Error) =>
+      e instanceof TrainingStoppedError && e.lastCheckpoint === undefined &&
+      /loss is NaN.*No checkpoint was written for this run yet/.test(e.message),
+  );
+  assert.equal(await Deno.stat(join(out2, RUN_FILES.checkpoint)).catch(() => null), null);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkpoints: non-finite values are refused on save and on load; bad headers name the field", async () => {
+  const { dir, data } = await fixture();
+  const out = join(dir, "run");
+  await runTraining({
+    config: { ...tinyConfig(out, dir), epochs: 1 },
+    backend: createRefBackend(),
+    engineDescription: "ref",
+    data,
+    quiet: true,
+  });
+  const path = join(out, RUN_FILES.checkpoint);
+  const good = await loadCheckpoint(path);
+  assert.match(await weightsHash(good), /^[0-9a-f]{64}$/);
+  // Put +Inf into the last float (an optimiser slot or buffer) and into the first weight.
+  const bytes = await Deno.readFile(path);
+  const headerLength = new DataView(bytes.buffer).getUint32(8, true);
+  const dataStart = Math.ceil((12 + headerLength) / 4) * 4;
+  const inf = join(dir, "inf.ckpt");
+  const patched = bytes.slice();
+  new DataView(patched.buffer).setFloat32(dataStart, Infinity, true);
+  await Deno.writeFile(inf, patched);
+  await assert.rejects(
+    loadCheckpoint(inf),
+    (e: Error) =>
+      e instanceof CheckpointError && e.message.startsWith(inf) && /non-finite/.test(e.message),
+  );
+  // Header without `tensors` / `config`: the message names the file and the field.
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
+  for (const field of ["tensors", "config"]) {
+    const h = { ...header };
+    delete h[field];
+    const text = new TextEncoder().encode(JSON.stringify(h));
+    const file = new Uint8Array(12 + text.length);
+    file.set(bytes.subarray(0, 8));
+    new DataView(file.buffer).setUint32(8, text.length, true);
+    file.set(text, 12);
+    const p = join(dir, `no-${field}.ckpt`);
+    await Deno.writeFile(p, file);
+    await assert.rejects(
+      loadCheckpoint(p),
+      (e: Error) =>
+        e instanceof CheckpointError && e.message.startsWith(p) &&
+        e.message.includes(`header field "${field}" is missing`),
+    );
+  }
+  // saveCheckpoint refuses NaN outright and leaves the old file alone.
+  const model = {
+    params: () => [{
+      name: "w",
+      value: { shape: [2], read: () => Promise.resolve(new Float32Array([1, NaN])) },
+    }],
+    buffers: () => [],
+  };
+  await assert.rejects(
+    saveCheckpoint(path, model as never, { step: 0, slots: {} }, {
+      config: {},
+      step: 1,
+      epoch: 1,
+      trainSeconds: 0,
+      seed: 0,
+      reason: "test",
+    }),
+    (e: Error) => e instanceof NonFiniteCheckpointError && /param "w"/.test(e.message),
+  );
+  assert.deepEqual(await Deno.readFile(path), bytes);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("collapse: two collapsed epochs warn, and --stop-on-collapse stops; a healthy run is quiet", async () => {
+  const { dir, data } = await fixture();
+  const epochRecords = async (out: string) =>
+    (await Deno.readTextFile(join(out, RUN_FILES.log))).trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => r.type === "epoch");
+  const healthy = await runTraining({
+    config: { ...tinyConfig(join(dir, "ok"), dir), epochs: 4 },
+    backend: createRefBackend(),
+    engineDescription: "ref",
+    data,
+    quiet: true,
+  });
+  assert.equal(healthy.stopped, "done");
+  assert.deepEqual((await epochRecords(join(dir, "ok"))).map((r) => r.collapse), [
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+  ]);
+  // Adam at lr 1e6: the loss sits near ln(2N − 1) and the features bunch together.
+  const out = join(dir, "collapse");
+  const collapsed = await runTraining({
+    config: { ...tinyConfig(out, dir), epochs: 6, lr: 1e6, stopOnCollapse: true },
+    backend: createRefBackend(),
+    engineDescription: "ref",
+    data,
+    quiet: true,
+  });
+  assert.equal(collapsed.stopped, "collapse");
+  const records = await epochRecords(out);
+  assert.ok(records.length >= 2 && records.length < 6, `${records.length} epochs`);
+  assert.ok(records.at(-1).collapse.length >= 1 && records.at(-2).collapse.length >= 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("resume: changeable flags are applied and listed, others are conflicts", () => {
+  const saved = tinyConfig("/runs/a", "/data");
+  const args = (a: string[]) => {
+    const c = parseTrainArgs(a);
+    if (c === "help") throw new Error("help");
+    return { flags: c, given: givenFlags(a) };
+  };
+  const ok = args(["--out=/runs/a", "--resume", "--lr=0.0001", "--epochs=5", "--workers=2"]);
+  const plan = planResume(saved, ok.flags, ok.given);
+  assert.deepEqual(plan.conflicts, []);
+  assert.equal(plan.config.lr, 0.0001);
+  assert.equal(plan.config.epochs, 5);
+  assert.equal(plan.config.workers, 2);
+  assert.equal(plan.config.batchSize, 8, "kept from the run");
+  assert.equal(plan.config.data, "/data", "kept from the run when --data is not given");
+  assert.deepEqual(plan.changes.sort(), ["--epochs 3 → 5", "--lr 0 → 0.0001", "--workers 1 → 2"]);
+  const bad = args([
+    "--out=/runs/a",
+    "--resume",
+    "--model=resnet18",
+    "--batch-size=50",
+    "--optimizer=adam",
+    "--seed=0",
+  ]);
+  const refused = planResume(saved, bad.flags, bad.given);
+  assert.deepEqual(refused.conflicts, [
+    "--model: run has small, flag says resnet18",
+    "--batch-size: run has 8, flag says 50",
+  ]);
+  const backend = args(["--out=/runs/a", "--resume", "--backend=gpu", "--engine=wasm"]);
+  const moved = planResume(saved, backend.flags, backend.given);
+  assert.equal(moved.config.backend, "gpu");
+  assert.equal(moved.config.engine, "wasm");
+  const nativeRun = { ...saved, backend: "native" as const };
+  const engineOnly = args(["--out=/runs/a", "--resume", "--engine=wasm"]);
+  assert.deepEqual(planResume(nativeRun, engineOnly.flags, engineOnly.given).conflicts, [
+    "--engine: the run's backend native has no engines (add --backend gpu to move it)",
+  ]);
 });

@@ -9,6 +9,7 @@
 import {
   alignment,
   type Backend,
+  collapseSigns,
   createModel,
   DEFAULT_OPTIMIZER,
   encodeImages,
@@ -28,7 +29,12 @@ import {
 import { AugmentPool, type Cifar10, CIFAR10_MEAN, CIFAR10_STD, makeViews } from "@simclr/data";
 import { knnClassify } from "@simclr/evaluate";
 import { join } from "node:path";
-import { type Checkpoint, loadWeights, saveCheckpoint } from "./checkpoint.ts";
+import {
+  type Checkpoint,
+  loadWeights,
+  NonFiniteCheckpointError,
+  saveCheckpoint,
+} from "./checkpoint.ts";
 import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
 
 /** File names inside a run folder. */
@@ -61,11 +67,15 @@ export interface EpochRecord {
   knnAccuracy?: number;
   imagesPerSec: number;
   time: number;
+  /** The run's id (as in the checkpoint), so `report` can tell a foreign log apart. */
+  runId?: string;
+  /** Set when the monitors crossed the collapse thresholds at this epoch. */
+  collapse?: string[];
 }
 
 /** What a finished (or stopped) session reports. */
 export interface TrainOutcome {
-  stopped: "done" | "time-budget" | "interrupt";
+  stopped: "done" | "time-budget" | "interrupt" | "collapse";
   step: number;
   epoch: number;
   trainSeconds: number;
@@ -103,6 +113,17 @@ const PROBE_SEED = 12345;
 const KNN_BANK = 5000;
 const KNN_QUERIES = 1000;
 
+/**
+ * Raised when training cannot go on (a non-finite loss, or non-finite weights at a checkpoint);
+ * the message names the last checkpoint that exists, or says there is none.
+ */
+export class TrainingStoppedError extends Error {
+  constructor(message: string, readonly lastCheckpoint?: string) {
+    super(message);
+    this.name = "TrainingStoppedError";
+  }
+}
+
 /** Runs (or resumes) training until the epochs are done, the time budget ends or a stop is asked. */
 export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   const c = ctx.config;
@@ -129,12 +150,28 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   const logPath = join(c.out, RUN_FILES.log);
 
   let step = 0, trainSeconds = 0;
+  let runId: string = crypto.randomUUID();
+  /** Step of the checkpoint on disk for this run, if any. */
+  let savedStep: number | undefined;
+  let lastLoss = NaN, epochLossSum = 0, epochLossCount = 0, epochImages = 0, epochSeconds = 0;
   if (ctx.resumeFrom) {
     loadWeights(g, model, ctx.resumeFrom, ckptPath);
     optimizer.load(ctx.resumeFrom.optimizer);
     step = ctx.resumeFrom.meta.step;
+    savedStep = step;
+    runId = ctx.resumeFrom.meta.runId ?? runId;
     trainSeconds = ctx.resumeFrom.meta.trainSeconds;
-    await truncateLog(logPath, step);
+    const kept = await truncateLog(logPath, step);
+    // A mid-epoch resume continues the epoch's averages from the steps already logged, so the
+    // epoch record equals the uninterrupted run's.
+    const epochStart = Math.floor(step / stepsPerEpoch) * stepsPerEpoch;
+    const steps = kept.filter((r): r is StepRecord => r.type === "step");
+    const done = steps.filter((r) => r.step > epochStart && r.step <= step);
+    const startTime = epochStart === 0 ? 0 : steps.find((r) => r.step === epochStart)?.time;
+    for (const r of done) epochLossSum += r.loss;
+    epochLossCount = done.length;
+    epochImages = done.length * c.batchSize;
+    if (done.length && startTime !== undefined) epochSeconds = done.at(-1)!.time - startTime;
     log(`resuming at step ${step} (epoch ${(step / stepsPerEpoch).toFixed(2)})`);
   } else {
     await Deno.mkdir(c.out, { recursive: true });
@@ -157,24 +194,40 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     const pos = s % stepsPerEpoch;
     return order.slice(pos * c.batchSize, (pos + 1) * c.batchSize);
   };
+  const lastGood = () =>
+    savedStep === undefined
+      ? "No checkpoint was written for this run yet."
+      : `Last good checkpoint: ${ckptPath} (step ${savedStep}); continue from it with ` +
+        `--resume --out ${c.out} --lr SMALLER.`;
   const save = async (reason: string) => {
-    await saveCheckpoint(ckptPath, model, await optimizer.state(), {
-      config: c,
-      step,
-      epoch: step / stepsPerEpoch,
-      trainSeconds,
-      seed: c.seed,
-      reason,
-    });
+    try {
+      await saveCheckpoint(ckptPath, model, await optimizer.state(), {
+        config: c,
+        step,
+        epoch: step / stepsPerEpoch,
+        trainSeconds,
+        seed: c.seed,
+        reason,
+        runId,
+      });
+      savedStep = step;
+    } catch (e) {
+      if (!(e instanceof NonFiniteCheckpointError)) throw e;
+      throw new TrainingStoppedError(
+        `the model diverged by step ${step}: ${e.message}. ${lastGood()}`,
+        savedStep === undefined ? undefined : ckptPath,
+      );
+    }
   };
 
   const sessionStart = performance.now();
   let stopped: TrainOutcome["stopped"] = "done";
-  let lastLoss = NaN, epochLossSum = 0, epochLossCount = 0, epochImages = 0, epochSeconds = 0;
+  let collapsedEpochs = 0;
   let bar: ProgressBar | undefined;
   const recent: number[] = [];
+  let pending: ReturnType<AugmentPool["prefetch"]> | undefined;
   try {
-    let pending = step < totalSteps
+    pending = step < totalSteps
       ? pool.prefetch(batchOf(step), mixSeed(c.seed, step + 1e6))
       : undefined;
     while (step < totalSteps) {
@@ -249,6 +302,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
         if (c.knnEvery > 0 && (knnDue || step === totalSteps)) {
           knnAccuracy = await knnMonitor(model, ctx.data, nTrain);
         }
+        const signs = collapseSigns(monitors, model.featureDim);
         const record: EpochRecord = {
           type: "epoch",
           epoch: done,
@@ -258,6 +312,8 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
           knnAccuracy,
           imagesPerSec: epochImages / epochSeconds,
           time: trainSeconds,
+          runId,
+          ...(signs.length ? { collapse: signs } : {}),
         };
         await writeRecord(record);
         log(
@@ -274,12 +330,32 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
           epochImages =
           epochSeconds =
             0;
+        if (epochEnd) {
+          // Two epochs in a row, so one noisy probe batch does not raise the alarm.
+          collapsedEpochs = signs.length ? collapsedEpochs + 1 : 0;
+          if (collapsedEpochs >= 2) {
+            log(
+              `warning: the features look collapsed for ${collapsedEpochs} epochs (${
+                signs.join("; ")
+              }); ${
+                c.stopOnCollapse
+                  ? "stopping (--stop-on-collapse)"
+                  : "try a lower --lr; --stop-on-collapse stops here"
+              }`,
+            );
+            if (c.stopOnCollapse && step < totalSteps) stopped = "collapse";
+          }
+        }
         if (stopped === "done") await save(step === totalSteps ? "final" : "epoch");
       }
       if (stopped !== "done") {
         bar?.finish();
         await save(stopped);
-        log(`stopped (${stopped}) at step ${step}; checkpoint saved, continue with --resume`);
+        log(
+          `stopped (${stopped}) at step ${step}; checkpoint saved${
+            stopped === "collapse" ? "" : ", continue with --resume"
+          }`,
+        );
         break;
       }
     }
@@ -287,10 +363,16 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   } catch (e) {
     bar?.finish();
     if (e instanceof NonFiniteLossError) {
-      log(`error: ${e.message} Last good checkpoint: ${ckptPath}`);
+      throw new TrainingStoppedError(
+        `${e.message} ${lastGood()}`,
+        savedStep === undefined ? undefined : ckptPath,
+      );
     }
     throw e;
   } finally {
+    // A batch still being augmented when an error stops the loop must not become an unhandled
+    // rejection once the pool closes.
+    pending?.catch(() => {});
     pool.close();
     logFile.close();
     optimizer.dispose();
@@ -313,6 +395,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
           featureDim: model.featureDim,
           stepsPerEpoch,
           totalSteps,
+          runId,
           ...outcome,
         },
         null,
@@ -367,8 +450,11 @@ async function knnMonitor(model: SimclrModel, data: Cifar10, nTrain: number): Pr
   return result.accuracy!;
 }
 
-/** Keeps only the log records up to `step` (those a resumed run will not redo), atomically. */
-async function truncateLog(path: string, step: number): Promise<void> {
+/**
+ * Keeps only the log records up to `step` (those a resumed run will not redo), atomically, and
+ * returns them.
+ */
+async function truncateLog(path: string, step: number): Promise<(StepRecord | EpochRecord)[]> {
   let text = "";
   try {
     text = await Deno.readTextFile(path);
@@ -384,4 +470,5 @@ async function truncateLog(path: string, step: number): Promise<void> {
     }
   });
   await writeFileAtomic(path, new TextEncoder().encode(kept.map((l) => l + "\n").join("")));
+  return kept.map((l) => JSON.parse(l));
 }
