@@ -107,6 +107,8 @@ async function main(): Promise<number> {
       data,
       resumeFrom,
       stopSignal,
+      // performance.now() counts from process start: start-up is part of --max-minutes too.
+      budgetStart: 0,
     });
     console.error(
       `${outcome.stopped}: step ${outcome.step}, epoch ${outcome.epoch.toFixed(2)}, ` +

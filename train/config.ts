@@ -205,7 +205,7 @@ const SPECS: FlagSpec[] = [
     type: "string",
     default: 0,
     min: 0,
-    help: "stop cleanly after this many minutes (0 = no limit)",
+    help: "time budget: the schedule is fitted to end in it, replacing --epochs (0 = none)",
   },
   {
     key: "workers",
