@@ -207,6 +207,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   let lastLoss = NaN, epochLossSum = 0, epochLossCount = 0, epochImages = 0, epochSeconds = 0;
   let bar: ProgressBar | undefined;
   const recent: number[] = [];
+  let unprinted: "first" | "refit" | undefined;
   try {
     let pending = step < totalSteps
       ? pool.prefetch(batchOf(step), mixSeed(c.seed, step + 1e6))
@@ -345,20 +346,23 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
           plan = next;
           totalSteps = plan.totalSteps;
           warmupSteps = plan.warmupSteps;
-          // Printed when it matters; every change is in the log.
+          // Every change is in the log; the first plan and large refits are also printed,
+          // between progress bars (at the next epoch end when one is drawing).
           if (
             !previous ||
             Math.abs(next.totalSteps - previous.totalSteps) >= 0.05 * previous.totalSteps
           ) {
-            bar?.finish();
-            bar = undefined;
-            log(describePlan(plan, stepsPerEpoch, previous !== undefined));
+            unprinted = previous ? "refit" : "first";
           }
           await writeRecord({ type: "plan", step, ...plan });
           // The first plan is saved at once so that --resume keeps it (a plan always leaves at
           // least one step to go, whose batch is already being prefetched).
           if (!previous) await save("plan");
         }
+      }
+      if (unprinted && !bar) {
+        log(describePlan(plan!, stepsPerEpoch, unprinted === "refit"));
+        unprinted = undefined;
       }
       if (stopped !== "done") {
         bar?.finish();
