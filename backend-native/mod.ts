@@ -16,5 +16,10 @@
  *
  * @module
  */
-export { createNativeBackend, NativeBackend, type NativeBackendOptions } from "./native_backend.ts";
+export {
+  type CpuFeatures,
+  createNativeBackend,
+  NativeBackend,
+  type NativeBackendOptions,
+} from "./native_backend.ts";
 export { buildNativeLibrary, type BuildOptions, COMPILE_FLAGS } from "./build.ts";
