@@ -22,4 +22,5 @@ export {
   NativeBackend,
   type NativeBackendOptions,
 } from "./native_backend.ts";
+export { bf16Refusal, describeFeatures } from "./precision.ts";
 export { buildNativeLibrary, type BuildOptions, COMPILE_FLAGS } from "./build.ts";

@@ -15,7 +15,7 @@ import {
   runTraining,
   type TrainConfig,
 } from "@simclr/train";
-import { chooseBackend } from "./backends.ts";
+import { chooseBackend, precisionRefusal } from "./backends.ts";
 
 async function main(): Promise<number> {
   let config: TrainConfig;
@@ -70,6 +70,11 @@ async function main(): Promise<number> {
   );
   console.error(`engine: ${engineDescription}`);
   if (hint) console.error(hint);
+  const refusal = await precisionRefusal(backend, config.precision ?? "fp32");
+  if (refusal) {
+    console.error(`train: ${refusal}`);
+    return 2;
+  }
   const model: ModelName = config.model === "default"
     ? (engine === "cuda" ? "resnet18" : "small")
     : config.model;

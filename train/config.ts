@@ -17,6 +17,8 @@ import {
 export const BACKEND_NAMES = ["gpu", "native", "ref"] as const;
 /** Names accepted by `--engine`, the TF.js engines of `--backend gpu` (no backend import here). */
 export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
+/** Names accepted by `--precision` (bf16 is checked against the CPU by the CLI). */
+export const PRECISION_NAMES = ["fp32", "bf16"] as const;
 
 /** A training run's settings, as resolved from flags and saved in every checkpoint. */
 export interface TrainConfig {
@@ -42,8 +44,10 @@ export interface TrainConfig {
   /** Run folder. */
   out: string;
   resume: boolean;
-  /** Stop cleanly after this many minutes of this session (0 = no limit). */
+  /** Time budget in minutes; the schedule is fitted to end in it (0 = none, --epochs decides). */
   maxMinutes: number;
+  /** Conv and matMul input precision (fp32 accumulation and master weights either way). */
+  precision?: typeof PRECISION_NAMES[number];
   /** Augmentation worker threads. */
   workers: number;
   /** kNN monitor every this many epochs (0 = never). */
@@ -243,6 +247,14 @@ const SPECS: FlagSpec[] = [
     max: 1,
     exclusive: true,
     help: "smallest random-resized-crop area fraction",
+  },
+  {
+    key: "precision",
+    flag: "precision",
+    type: "string",
+    default: "fp32",
+    choices: PRECISION_NAMES,
+    help: "conv/matMul inputs: fp32, or bf16 (needs AVX512_BF16; refused until its kernels exist)",
   },
 ];
 
