@@ -481,16 +481,55 @@ static inline void transpose_rows16(const float* rows, i64 ld, float* dst) {
 }
 #endif
 
+#if !(defined(__AVX512F__) && MR <= 16) && defined(__AVX2__) && MR == 6
 /**
- * Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. With AVX-512 each
- * strip's MR pixel rows are first copied contiguously (long runs of NHWC input), then
- * transposed 16 columns at a time in registers: the element-by-element strided stores this
+ * dst[c * 6 + i] = rows[i][c] for i < 6, c < 8: one 8 x 8 transpose in registers (rows 6 and 7
+ * are zero and dropped). Columns are stored 8 floats wide in increasing order, each overlapping
+ * the next column's first two floats, which that column's store then overwrites; the last one is
+ * stored as 4 + 2 so that nothing is written past the 48 floats of the block.
+ */
+static inline void transpose_rows6x8(const float* rows, i64 ld, float* dst) {
+  const __m256 z = _mm256_setzero_ps();
+  const __m256 r0 = _mm256_loadu_ps(rows), r1 = _mm256_loadu_ps(rows + ld);
+  const __m256 r2 = _mm256_loadu_ps(rows + 2 * ld), r3 = _mm256_loadu_ps(rows + 3 * ld);
+  const __m256 r4 = _mm256_loadu_ps(rows + 4 * ld), r5 = _mm256_loadu_ps(rows + 5 * ld);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+  const __m256 u4 = _mm256_shuffle_ps(t4, z, 0x44), u5 = _mm256_shuffle_ps(t4, z, 0xee);
+  const __m256 u6 = _mm256_shuffle_ps(t5, z, 0x44), u7 = _mm256_shuffle_ps(t5, z, 0xee);
+  _mm256_storeu_ps(dst + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 6, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 12, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 18, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 24, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 30, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 36, _mm256_permute2f128_ps(u2, u6, 0x31));
+  const __m256 c7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+  _mm_storeu_ps(dst + 42, _mm256_castps256_ps128(c7));
+  _mm_storel_pi((__m64*)(dst + 46), _mm256_extractf128_ps(c7, 1));
+}
+#define NB_AVX2_IM2COL_TRANSPOSE 1
+#endif
+
+/**
+ * Packs im2col rows [ic, ic+mc) x k [pc, pc+kc) of input x into A-strips. With AVX-512 (and
+ * AVX2) each strip's MR pixel rows are first copied contiguously (long runs of NHWC input), then
+ * transposed 16 (8) columns at a time in registers: the element-by-element strided stores this
  * replaces took a quarter of the first layers' convolution time.
  */
 static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc, int kc,
                           float* dst) {
-#if defined(__AVX512F__) && MR <= 16
-  const int kv = kc / 16 * 16;
+#if (defined(__AVX512F__) && MR <= 16) || defined(NB_AVX2_IM2COL_TRANSPOSE)
+#if defined(NB_AVX2_IM2COL_TRANSPOSE)
+  // The AVX2 path (MR = 6): the same gather, then 8-column register transposes.
+  constexpr int TW = 8;
+#else
+  constexpr int TW = 16;
+#endif
+  const int kv = kc / TW * TW;
   float* rows = scratch(4, (size_t)MR * kc);
   for (int s = 0; s < mc; s += MR) {
     const int mr = std::min(MR, mc - s);
@@ -508,7 +547,11 @@ static void pack_A_im2col(const float* x, const Conv& g, int ic, int mc, int pc,
           memset(row + (k - pc), 0, len * sizeof(float));
       });
     }
-    for (int c = 0; c < kv; c += 16) transpose_rows16(rows + c, kc, d + (i64)c * MR);
+#if defined(NB_AVX2_IM2COL_TRANSPOSE)
+    for (int c = 0; c < kv; c += TW) transpose_rows6x8(rows + c, kc, d + (i64)c * MR);
+#else
+    for (int c = 0; c < kv; c += TW) transpose_rows16(rows + c, kc, d + (i64)c * MR);
+#endif
     for (int c = kv; c < kc; c++)
       for (int i = 0; i < MR; i++) d[(i64)c * MR + i] = rows[(i64)i * kc + c];
   }
