@@ -317,13 +317,20 @@ async function main(): Promise<number> {
         const p = native.peakGflops({ seconds: 0.2, reps: 1 });
         if (p.gflops > all.gflops) all = p;
       });
-      peak = { ...all, oneCore: one.gflops, matMul: Math.max(...mm) };
+      // Two threads can always do what one does: when the other core is taken by another job
+      // the two-thread loop can read lower, and the one-core figure is then the better bound.
+      peak = {
+        ...all,
+        gflops: Math.max(all.gflops, one.gflops),
+        oneCore: one.gflops,
+        matMul: Math.max(...mm),
+      };
       const path = all.vectorWidth === 16 ? "AVX-512" : all.vectorWidth === 8 ? "AVX2+FMA" : "none";
       console.error(
         `fp32 FMA peak (${path}, register-only loop): ${all.gflops.toFixed(1)} GFLOP/s on ` +
           `${all.threads} threads, ${one.gflops.toFixed(1)} on one; matMul 1024³ interleaved ` +
           `with it: ${peak.matMul.toFixed(1)} GFLOP/s (${
-            (100 * peak.matMul / all.gflops).toFixed(0)
+            (100 * peak.matMul / peak.gflops).toFixed(0)
           }%)`,
       );
     }
