@@ -13,6 +13,9 @@ export const SYMBOLS = {
   nb_set_threads: { parameters: ["i32"], result: "void" },
   nb_get_threads: { parameters: [], result: "i32" },
   nb_simd_width: { parameters: [], result: "i32" },
+  nb_cpu_features: { parameters: [], result: "i32" },
+  // threads, seconds per run, runs, out (2 doubles)
+  nb_peak_gflops: { parameters: ["i32", "f64", "i32", "buffer"], result: "void" },
   nb_fill: { parameters: ["pointer", "i32", "f32"], result: "void" },
   nb_copy: { parameters: ["pointer", "pointer", "i32"], result: "void" },
   nb_matmul: {

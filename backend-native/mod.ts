@@ -16,7 +16,13 @@
  *
  * @module
  */
-export { createNativeBackend, NativeBackend, type NativeBackendOptions } from "./native_backend.ts";
+export {
+  type CpuFeatures,
+  createNativeBackend,
+  NativeBackend,
+  type NativeBackendOptions,
+} from "./native_backend.ts";
+export { bf16Refusal, describeFeatures } from "./precision.ts";
 export {
   buildNativeLibrary,
   type BuildOptions,

@@ -101,6 +101,17 @@ export interface NativeBackendOptions {
   prebuiltDir?: string;
 }
 
+/** CPU features that decide the native kernels' paths, from CPUID at run time. */
+export interface CpuFeatures {
+  avx2: boolean;
+  fma: boolean;
+  avx512f: boolean;
+  /** `vdpbf16ps`: bf16 dot products with fp32 accumulation. */
+  avx512bf16: boolean;
+  amxTile: boolean;
+  amxBf16: boolean;
+}
+
 /** The native CPU backend (`name` is `"native"`). Create it with {@linkcode createNativeBackend}. */
 export class NativeBackend implements Backend {
   /** Always `"native"`. */
@@ -140,6 +151,34 @@ export class NativeBackend implements Backend {
   /** SIMD width in floats the library was compiled for (16: AVX-512, 8: AVX2). */
   get simdWidth(): number {
     return this.#f.nb_simd_width();
+  }
+
+  /** What CPUID says this CPU has (read at run time, whatever the library was built for). */
+  cpuFeatures(): CpuFeatures {
+    const f = this.#f.nb_cpu_features();
+    return {
+      avx2: (f & 1) !== 0,
+      fma: (f & 2) !== 0,
+      avx512f: (f & 4) !== 0,
+      avx512bf16: (f & 8) !== 0,
+      amxTile: (f & 16) !== 0,
+      amxBf16: (f & 32) !== 0,
+    };
+  }
+
+  /**
+   * The fp32 FMA peak of this machine in GFLOP/s: a register-only FMA loop on `threads` threads
+   * (default: the backend's) at once, with the widest vector path CPUID reports (AVX-512, else
+   * AVX2+FMA, chosen at run time). Best of `reps` runs of about `seconds` each, because a shared
+   * machine lends its cores intermittently. Blocks for about `reps × seconds`.
+   */
+  peakGflops(
+    opts: { threads?: number; seconds?: number; reps?: number } = {},
+  ): { gflops: number; vectorWidth: number; threads: number } {
+    const threads = opts.threads ?? this.threads;
+    const out = new Float64Array(2);
+    this.#f.nb_peak_gflops(threads, opts.seconds ?? 0.3, opts.reps ?? 5, out);
+    return { gflops: out[0], vectorWidth: out[1], threads };
   }
 
   /** Bytes of freed tensor memory held for reuse. */

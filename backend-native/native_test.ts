@@ -528,3 +528,30 @@ Deno.test("a missing compiler gives an error naming the apt package", async () =
   );
   await Deno.remove(cacheDir, { recursive: true });
 });
+
+Deno.test("CPU features match /proc/cpuinfo, and the FMA peak runs on the widest path they allow", async () => {
+  const native = await createNativeBackend({ threads: 1 });
+  const f = native.cpuFeatures();
+  let flags: Set<string> | undefined;
+  try {
+    const info = await Deno.readTextFile("/proc/cpuinfo");
+    flags = new Set(info.match(/^flags\s*:(.*)$/m)?.[1].trim().split(/\s+/) ?? []);
+  } catch {
+    // not Linux: only the consistency checks below
+  }
+  if (flags) {
+    assert.equal(f.avx2, flags.has("avx2"), "avx2");
+    assert.equal(f.fma, flags.has("fma"), "fma");
+    assert.equal(f.avx512f, flags.has("avx512f"), "avx512f");
+    assert.equal(f.avx512bf16, flags.has("avx512_bf16"), "avx512_bf16");
+    assert.equal(f.amxTile, flags.has("amx_tile"), "amx_tile");
+    assert.equal(f.amxBf16, flags.has("amx_bf16"), "amx_bf16");
+  }
+  const peak = native.peakGflops({ seconds: 0.02, reps: 1 });
+  assert.equal(peak.vectorWidth, f.avx512f ? 16 : f.avx2 && f.fma ? 8 : 0);
+  // Any x86-64 core of the last decade does > 1 GFLOP/s in a register-only FMA loop, even shared.
+  if (peak.vectorWidth) {
+    assert.ok(peak.gflops > 1 && Number.isFinite(peak.gflops), `${peak.gflops}`);
+  }
+  native.close();
+});

@@ -4,6 +4,9 @@
 Same models (simple = the seed's SimpleCNN, small, resnet18 with the CIFAR stem), two views per
 image in one batch, NT-Xent (tau 0.5, self-similarity masked), Adam lr 1e-3, 2 threads. Prints a
 JSON list of rows {backend, model, batch, stepSeconds, imagesPerSec} on stdout.
+--autocast bf16 runs the forward pass under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's
+fastest mode on CPUs with AVX512_BF16 or AMX (weights and optimizer stay fp32); the backend name
+then ends in "-bf16".
 Install: apt-get install python3-torch (Debian's PyTorch 1.13).
 """
 import argparse
@@ -84,7 +87,7 @@ def nt_xent(z1, z2, tau=0.5):
     return F.cross_entropy(logits, targets)
 
 
-def bench(name, batch, steps):
+def bench(name, batch, steps, autocast):
     model = {"simple": Simple, "small": Small, "resnet18": ResNet18}[name]()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     v1 = torch.randn(batch, 3, 32, 32)
@@ -92,8 +95,9 @@ def bench(name, batch, steps):
     times = []
     for s in range(steps + 1):
         t0 = time.perf_counter()
-        z = model(torch.cat([v1, v2]))
-        loss = nt_xent(z[:batch], z[batch:])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+            z = model(torch.cat([v1, v2]))
+        loss = nt_xent(z[:batch].float(), z[batch:].float())
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -101,7 +105,8 @@ def bench(name, batch, steps):
             times.append(time.perf_counter() - t0)
     times.sort()
     median = times[len(times) // 2]
-    return {"backend": f"pytorch-{torch.__version__}", "model": name, "batch": batch,
+    suffix = "-bf16" if autocast == "bf16" else ""
+    return {"backend": f"pytorch-{torch.__version__}{suffix}", "model": name, "batch": batch,
             "stepSeconds": median, "imagesPerSec": batch / median}
 
 
@@ -111,10 +116,13 @@ def main():
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--autocast", choices=["none", "bf16"], default="none",
+                   help="bf16: forward under torch.autocast('cpu', dtype=torch.bfloat16)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    rows = [bench(m, 64 if m == "resnet18" else a.batch, a.steps) for m in a.models.split(",")]
+    rows = [bench(m, 64 if m == "resnet18" else a.batch, a.steps, a.autocast)
+            for m in a.models.split(",")]
     print(json.dumps(rows))
 
 

@@ -98,3 +98,19 @@ export async function chooseBackend(
     hint: gpu.engine === "wasm" ? CPU_ENGINE_HINT : undefined,
   };
 }
+
+/**
+ * Why `--precision` cannot run on this backend and CPU, or `undefined` when it can. bf16 is
+ * checked against CPUID at run time (backend-native/precision.ts).
+ */
+export async function precisionRefusal(
+  backend: Backend,
+  precision: "fp32" | "bf16",
+): Promise<string | undefined> {
+  if (precision === "fp32") return undefined;
+  if (backend.name !== "native") return "--precision bf16 runs only on --backend native";
+  const { bf16Refusal, NativeBackend } = await import("@simclr/backend-native");
+  return backend instanceof NativeBackend
+    ? bf16Refusal(backend.cpuFeatures())
+    : "--precision bf16 runs only on --backend native";
+}

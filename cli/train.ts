@@ -23,7 +23,7 @@ import {
   runTraining,
   type TrainConfig,
 } from "@simclr/train";
-import { chooseBackend } from "./backends.ts";
+import { chooseBackend, precisionRefusal } from "./backends.ts";
 
 /**
  * Creates the run folder used when `--out` is not given, `runs/<model>-<time>`, with `-2`, `-3`…
@@ -161,6 +161,11 @@ async function trainLocked(
   if (selection) console.error(selection);
   console.error(`engine: ${engineDescription}`);
   if (hint) console.error(hint);
+  const refusal = await precisionRefusal(backend, config.precision ?? "fp32");
+  if (refusal) {
+    console.error(`train: ${refusal}`);
+    return 2;
+  }
   const model: ModelName = config.model === "default"
     ? (engine === "cuda" ? "resnet18" : "small")
     : config.model;
@@ -205,6 +210,8 @@ async function trainLocked(
       data,
       resumeFrom,
       stopSignal,
+      // performance.now() counts from process start: start-up is part of --max-minutes too.
+      budgetStart: 0,
     });
     console.error(
       `${outcome.stopped}: step ${outcome.step}, epoch ${outcome.epoch.toFixed(2)}, ` +

@@ -15,6 +15,7 @@ import {
   sizeOf,
   writeFileAtomic,
 } from "@simclr/core";
+import type { SchedulePlan } from "./schedule.ts";
 
 const MAGIC = "SIMCLRCK";
 
@@ -40,12 +41,14 @@ export interface CheckpointMeta<C = unknown> {
   trainSeconds: number;
   /** Seed of the run; with `step` it fixes the data order and augmentations still to come. */
   seed: number;
-  /** Why it was written: `epoch`, `time-budget`, `interrupt`, `final`. */
+  /** Why it was written: `epoch`, `plan`, `time-budget`, `interrupt`, `final`. */
   reason: string;
   /** ISO time of writing. */
   savedAt: string;
   /** Random id fixed when the run starts and kept across resumes; log and run.json carry it too. */
   runId?: string;
+  /** The budget-fitted schedule, once planned (`--max-minutes`); a resume keeps it. */
+  plan?: SchedulePlan;
 }
 
 /** A loaded checkpoint: metadata plus host tensors by name. */

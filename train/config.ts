@@ -17,6 +17,8 @@ import {
 export const BACKEND_NAMES = ["auto", "gpu", "native", "ref"] as const;
 /** Names accepted by `--engine`, the TF.js engines of `--backend gpu` (no backend import here). */
 export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
+/** Names accepted by `--precision` (bf16 is checked against the CPU by the CLI). */
+export const PRECISION_NAMES = ["fp32", "bf16"] as const;
 
 /** Smallest `--temperature` accepted. */
 export const TEMPERATURE_MIN = 0.01;
@@ -48,8 +50,10 @@ export interface TrainConfig {
   /** Run folder. */
   out: string;
   resume: boolean;
-  /** Stop cleanly after this many minutes of this session (0 = no limit). */
+  /** Time budget in minutes; the schedule is fitted to end in it (0 = none, --epochs decides). */
   maxMinutes: number;
+  /** Conv and matMul input precision (fp32 accumulation and master weights either way). */
+  precision?: typeof PRECISION_NAMES[number];
   /** Augmentation worker threads. */
   workers: number;
   /** kNN monitor every this many epochs (0 = never). */
@@ -216,7 +220,7 @@ const SPECS: FlagSpec[] = [
     type: "string",
     default: 0,
     min: 0,
-    help: "stop cleanly after this many minutes (0 = no limit)",
+    help: "time budget: the schedule is fitted to end in it, replacing --epochs (0 = none)",
   },
   {
     key: "workers",
@@ -262,6 +266,14 @@ const SPECS: FlagSpec[] = [
     default: false,
     help: "stop when feature std < 0.2/√d or uniformity > −0.1 two epochs in a row " +
       "(otherwise a warning)",
+  },
+  {
+    key: "precision",
+    flag: "precision",
+    type: "string",
+    default: "fp32",
+    choices: PRECISION_NAMES,
+    help: "conv/matMul inputs: fp32, or bf16 (needs AVX512_BF16; refused until its kernels exist)",
   },
 ];
 

@@ -8,3 +8,4 @@ export * from "./checkpoint.ts";
 export * from "./trainer.ts";
 export * from "./lock.ts";
 export * from "./resume.ts";
+export * from "./schedule.ts";

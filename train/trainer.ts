@@ -36,6 +36,7 @@ import {
   saveCheckpoint,
 } from "./checkpoint.ts";
 import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
+import { BudgetMeter, describePlan, plannedLearningRate, type SchedulePlan } from "./schedule.ts";
 
 /** File names inside a run folder. */
 export const RUN_FILES = {
@@ -73,6 +74,13 @@ export interface EpochRecord {
   collapse?: string[];
 }
 
+/** A JSONL record of the budget-fitted schedule (`--max-minutes`), written once when planned. */
+export interface PlanRecord extends SchedulePlan {
+  type: "plan";
+  /** Equal to `plannedAtStep`, so that a resume's log truncation keeps the record. */
+  step: number;
+}
+
 /** What a finished (or stopped) session reports. */
 export interface TrainOutcome {
   stopped: "done" | "time-budget" | "interrupt" | "collapse";
@@ -98,6 +106,16 @@ export interface TrainContext {
   stopSignal?: { requested: boolean };
   /** Called after every step (tests use it to request a stop at a given step). */
   onStep?: (step: number) => void;
+  /**
+   * Wall clock in milliseconds for the `--max-minutes` budget (default `performance.now`; tests
+   * pass a fake one).
+   */
+  clock?: () => number;
+  /**
+   * Clock reading at which the budget started (default: when runTraining is called). The CLI
+   * passes 0, the process start, so that start-up counts against the budget too.
+   */
+  budgetStart?: number;
 }
 
 /** A 32-bit mix of two integers, for per-epoch and per-step seeds. */
@@ -143,8 +161,23 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
   if (stepsPerEpoch < 1) {
     throw new Error(`--batch-size ${c.batchSize} is larger than the ${nTrain} training images`);
   }
-  const totalSteps = c.epochs * stepsPerEpoch;
-  const warmupSteps = Math.min(Math.round(c.warmupEpochs * stepsPerEpoch), totalSteps >> 1);
+  // With --max-minutes the schedule's length is planned after the warm-up (train/schedule.ts);
+  // until then only the warm-up is fixed. Without a budget, --epochs decides.
+  const clock = ctx.clock ?? (() => performance.now());
+  const budgetStart = ctx.budgetStart ?? clock();
+  const budgetSeconds = c.maxMinutes * 60;
+  const elapsedSeconds = () => (clock() - budgetStart) / 1000;
+  let plan: SchedulePlan | undefined = ctx.resumeFrom?.meta.plan;
+  const askedWarmup = Math.round(c.warmupEpochs * stepsPerEpoch);
+  let totalSteps = plan
+    ? plan.totalSteps
+    : budgetSeconds > 0
+    ? Number.MAX_SAFE_INTEGER
+    : c.epochs * stepsPerEpoch;
+  let warmupSteps = plan ? plan.warmupSteps : Math.min(askedWarmup, Math.floor(totalSteps / 2));
+  const meter = plan || budgetSeconds <= 0 ? undefined : new BudgetMeter();
+  const epochsLabel = () =>
+    totalSteps === Number.MAX_SAFE_INTEGER ? "?" : `${Math.ceil(totalSteps / stepsPerEpoch)}`;
   const baseLr = resolvedLearningRate(c);
   const ckptPath = join(c.out, RUN_FILES.checkpoint);
   const logPath = join(c.out, RUN_FILES.log);
@@ -173,12 +206,13 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     epochImages = done.length * c.batchSize;
     if (done.length && startTime !== undefined) epochSeconds = done.at(-1)!.time - startTime;
     log(`resuming at step ${step} (epoch ${(step / stepsPerEpoch).toFixed(2)})`);
+    if (plan) log(`keeping the ${describePlan(plan, stepsPerEpoch)}`);
   } else {
     await Deno.mkdir(c.out, { recursive: true });
     await writeFileAtomic(logPath, new Uint8Array());
   }
   const logFile = await Deno.open(logPath, { append: true, create: true });
-  const writeRecord = async (r: StepRecord | EpochRecord) => {
+  const writeRecord = async (r: StepRecord | EpochRecord | PlanRecord) => {
     await logFile.write(new TextEncoder().encode(JSON.stringify(r) + "\n"));
   };
 
@@ -209,6 +243,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
         seed: c.seed,
         reason,
         runId,
+        plan,
       });
       savedStep = step;
     } catch (e) {
@@ -220,12 +255,12 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     }
   };
 
-  const sessionStart = performance.now();
   let stopped: TrainOutcome["stopped"] = "done";
   let collapsedEpochs = 0;
   let bar: ProgressBar | undefined;
   const recent: number[] = [];
   let pending: ReturnType<AugmentPool["prefetch"]> | undefined;
+  let unprinted: "first" | "refit" | undefined;
   try {
     pending = step < totalSteps
       ? pool.prefetch(batchOf(step), mixSeed(c.seed, step + 1e6))
@@ -236,18 +271,21 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
       if (!bar) {
         bar = ctx.quiet ? undefined : new ProgressBar({
           total: stepsPerEpoch,
-          label: `epoch ${epoch + 1}/${c.epochs}`,
+          label: `epoch ${epoch + 1}/${epochsLabel()}`,
         });
         bar?.update(posInEpoch);
       }
       const t0 = performance.now();
+      const wall0 = clock();
       const views = await pending!;
       const next = step + 1;
       if (next < totalSteps) {
         if (next % stepsPerEpoch === 0) order = orderOf(next / stepsPerEpoch);
         pending = pool.prefetch(batchOf(next), mixSeed(c.seed, next + 1e6));
       }
-      const lr = learningRate(baseLr, step, totalSteps, warmupSteps);
+      const lr = plan
+        ? plannedLearningRate(baseLr, step, plan)
+        : learningRate(baseLr, step, totalSteps, warmupSteps);
       const { loss } = await trainStep(
         model,
         optimizer,
@@ -284,23 +322,32 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
       });
 
       ctx.onStep?.(step);
-      const elapsedMin = (performance.now() - sessionStart) / 60000;
-      if (step < totalSteps && c.maxMinutes > 0 && elapsedMin >= c.maxMinutes) {
+      meter?.observeStep((clock() - wall0) / 1000);
+      // The time budget stays a hard stop, in case the machine slows down after the plan.
+      if (step < totalSteps && budgetSeconds > 0 && elapsedSeconds() >= budgetSeconds) {
         stopped = "time-budget";
       } else if (step < totalSteps && ctx.stopSignal?.requested) {
         stopped = "interrupt";
       }
       const epochEnd = step % stepsPerEpoch === 0;
-      if (epochEnd || stopped !== "done") {
-        // Monitors at every epoch end, and at a stop so a short session still reports them.
+      // The first plan after the warm-up, with the monitors timed (train/schedule.ts).
+      const planDue = stopped === "done" && meter !== undefined && !plan &&
+        meter.due(step, warmupSteps, elapsedSeconds(), budgetSeconds);
+      if (epochEnd || step === totalSteps || stopped !== "done" || planDue) {
+        // Monitors at every epoch end, at the last step, at a stop so a short session still
+        // reports them, and where the budget is planned, to time them.
         bar?.finish();
         bar = undefined;
+        const wallEnd0 = clock();
         const done = step / stepsPerEpoch;
         const monitors = await probeMonitors(g, model, ctx.data, augmentConfig);
         let knnAccuracy: number | undefined;
+        let knnSeconds: number | undefined;
         const knnDue = epochEnd ? done % c.knnEvery === 0 : true;
-        if (c.knnEvery > 0 && (knnDue || step === totalSteps)) {
+        if (c.knnEvery > 0 && (knnDue || step === totalSteps || planDue)) {
+          const wallKnn0 = clock();
           knnAccuracy = await knnMonitor(model, ctx.data, nTrain);
+          knnSeconds = (clock() - wallKnn0) / 1000;
         }
         const signs = collapseSigns(monitors, model.featureDim);
         const record: EpochRecord = {
@@ -346,7 +393,48 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
             if (c.stopOnCollapse && step < totalSteps) stopped = "collapse";
           }
         }
-        if (stopped === "done") await save(step === totalSteps ? "final" : "epoch");
+        if (stopped === "done") {
+          await save(step === totalSteps ? "final" : epochEnd ? "epoch" : "plan");
+        }
+        meter?.observeEpochEnd((clock() - wallEnd0) / 1000 - (knnSeconds ?? 0), knnSeconds);
+      }
+      // Then refits from the recent step time, every few steps (no checkpoint needed: every
+      // checkpoint carries the plan of its moment).
+      if (
+        stopped === "done" && meter &&
+        (planDue || (plan && meter.refitDue(step, stepsPerEpoch, totalSteps)))
+      ) {
+        const previous = plan;
+        const next = meter!.plan({
+          budgetSeconds,
+          elapsedSeconds: elapsedSeconds(),
+          step,
+          stepsPerEpoch,
+          warmupSteps: askedWarmup,
+          knnEvery: c.knnEvery,
+          previous,
+        });
+        if (next.totalSteps !== previous?.totalSteps) {
+          plan = next;
+          totalSteps = plan.totalSteps;
+          warmupSteps = plan.warmupSteps;
+          // Every change is in the log; the first plan and large refits are also printed,
+          // between progress bars (at the next epoch end when one is drawing).
+          if (
+            !previous ||
+            Math.abs(next.totalSteps - previous.totalSteps) >= 0.05 * previous.totalSteps
+          ) {
+            unprinted = previous ? "refit" : "first";
+          }
+          await writeRecord({ type: "plan", step, ...plan });
+          // The first plan is saved at once so that --resume keeps it (a plan always leaves at
+          // least one step to go, whose batch is already being prefetched).
+          if (!previous) await save("plan");
+        }
+      }
+      if (unprinted && !bar) {
+        log(describePlan(plan!, stepsPerEpoch, unprinted === "refit"));
+        unprinted = undefined;
       }
       if (stopped !== "done") {
         bar?.finish();
@@ -396,6 +484,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
           stepsPerEpoch,
           totalSteps,
           runId,
+          plan,
           ...outcome,
         },
         null,
