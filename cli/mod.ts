@@ -4,3 +4,4 @@
  * @module
  */
 export * from "./backends.ts";
+export * from "./torch_python.ts";
