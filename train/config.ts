@@ -52,6 +52,8 @@ export interface TrainConfig {
   limit: number;
   /** Smallest random-resized-crop area (torchvision: 0.08). */
   cropScale: number;
+  /** Starting weights from a safetensors file in PyTorch layout (`deno task export`); "" = none. */
+  initFrom: string;
 }
 
 interface FlagSpec {
@@ -243,6 +245,13 @@ const SPECS: FlagSpec[] = [
     max: 1,
     exclusive: true,
     help: "smallest random-resized-crop area fraction",
+  },
+  {
+    key: "initFrom",
+    flag: "init-from",
+    type: "string",
+    default: "",
+    help: "start from the weights of FILE.safetensors (PyTorch layout, as deno task export writes)",
   },
 ];
 

@@ -6,3 +6,4 @@
 export * from "./config.ts";
 export * from "./checkpoint.ts";
 export * from "./trainer.ts";
+export * from "./init_from.ts";

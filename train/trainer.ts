@@ -29,6 +29,7 @@ import { AugmentPool, type Cifar10, CIFAR10_MEAN, CIFAR10_STD, makeViews } from 
 import { knnClassify } from "@simclr/evaluate";
 import { join } from "node:path";
 import { type Checkpoint, loadWeights, saveCheckpoint } from "./checkpoint.ts";
+import { initFromSafetensors } from "./init_from.ts";
 import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
 
 /** File names inside a run folder. */
@@ -137,6 +138,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     await truncateLog(logPath, step);
     log(`resuming at step ${step} (epoch ${(step / stepsPerEpoch).toFixed(2)})`);
   } else {
+    if (c.initFrom) log(await initFromSafetensors(g, model, c.initFrom));
     await Deno.mkdir(c.out, { recursive: true });
     await writeFileAtomic(logPath, new Uint8Array());
   }
