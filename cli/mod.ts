@@ -5,3 +5,4 @@
  */
 export * from "./backends.ts";
 export * from "./torch_python.ts";
+export * from "./export.ts";

@@ -140,6 +140,11 @@ function inverse(perm: number[]): number[] {
   return inv;
 }
 
+/** A tensor of our layout (e.g. a parameter's gradient) in torch's layout for `entry`. */
+export function toTorch(entry: TorchEntry, data: Float32Array, ourShape: readonly number[]) {
+  return entry.perm ? permuteAxes(data, entry.view ?? [...ourShape], entry.perm) : data;
+}
+
 /** Options of {@linkcode torchStateDict}. */
 export interface TorchExportOptions {
   /** Include the projection head (default: encoder only). */
@@ -168,9 +173,11 @@ export async function torchStateDict(
       continue;
     }
     const t = values.get(e.ours!)!;
-    let data = await t.read();
-    if (e.perm) data = permuteAxes(data, e.view ?? [...t.shape], e.perm);
-    out.set(e.torchName, { dtype: "F32", shape: e.torchShape, data });
+    out.set(e.torchName, {
+      dtype: "F32",
+      shape: e.torchShape,
+      data: toTorch(e, await t.read(), t.shape),
+    });
   }
   return out;
 }
