@@ -43,7 +43,6 @@ export async function torchAvailable(): Promise<{ version: string } | { missing:
 export async function runTorchScript(script: string, args: string[]): Promise<string> {
   const r = await new Deno.Command(pythonPath(), {
     args: [TORCH_SCRIPTS + script, ...args],
-    cwd: TORCH_SCRIPTS,
     stdout: "piped",
     stderr: "piped",
   }).output();
