@@ -14,7 +14,7 @@ export function pythonPath(): string {
 }
 
 /** The folder of `load_torch.py`, `oracle_torch.py` and `peer_torch.py`. */
-export const TORCH_SCRIPTS = fileURLToPath(new URL("../bench/", import.meta.url));
+export const TORCH_SCRIPTS: string = fileURLToPath(new URL("../bench/", import.meta.url));
 
 /** Torch's version when {@linkcode pythonPath} can import torch and numpy; else why not. */
 export async function torchAvailable(): Promise<{ version: string } | { missing: string }> {

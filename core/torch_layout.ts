@@ -141,7 +141,11 @@ function inverse(perm: number[]): number[] {
 }
 
 /** A tensor of our layout (e.g. a parameter's gradient) in torch's layout for `entry`. */
-export function toTorch(entry: TorchEntry, data: Float32Array, ourShape: readonly number[]) {
+export function toTorch(
+  entry: TorchEntry,
+  data: Float32Array,
+  ourShape: readonly number[],
+): Float32Array {
   return entry.perm ? permuteAxes(data, entry.view ?? [...ourShape], entry.perm) : data;
 }
 
