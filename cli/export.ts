@@ -12,6 +12,7 @@ import { join } from "node:path";
 import {
   createModel,
   encodeImages,
+  encodeSafetensors,
   featuresInTorchOrder,
   Graph,
   type ModelName,
@@ -20,7 +21,6 @@ import {
   torchStateDict,
   writeFileAtomic,
 } from "@simclr/core";
-import { encodeSafetensors } from "@simclr/core";
 import { CIFAR10_MEAN, CIFAR10_STD, ensureCifar10, loadCifar10 } from "@simclr/data";
 import { loadCheckpoint, loadWeights, RUN_FILES, type TrainConfig } from "@simclr/train";
 import { BACKEND_NAMES, type BackendName, chooseBackend } from "./backends.ts";
