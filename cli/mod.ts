@@ -5,3 +5,5 @@
  */
 export * from "./backends.ts";
 export * from "./auto.ts";
+export * from "./torch_python.ts";
+export * from "./export.ts";

@@ -20,3 +20,5 @@ export * from "./monitors.ts";
 export * from "./progress.ts";
 export * from "./atomic.ts";
 export * from "./encode.ts";
+export * from "./safetensors.ts";
+export * from "./torch_layout.ts";

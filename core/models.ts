@@ -110,7 +110,7 @@ export function smallCnn(g: Graph, rng: Rng, width = 32): SimclrModel {
 }
 
 /** ResNet basic block: two 3×3 conv-BN, identity or 1×1-conv-BN shortcut, ReLU after the sum. */
-class BasicBlock implements Module {
+export class BasicBlock implements Module {
   readonly main: Sequential;
   readonly shortcut?: Sequential;
   constructor(g: Graph, rng: Rng, name: string, cin: number, cout: number, stride: number) {

@@ -1,14 +1,16 @@
 /**
  * `deno task verify [--engine E] [--json FILE]`: the reference backend against the TF.js backend,
- * kernel by kernel and over full SimCLR training steps. Exits non-zero on any NOT OK.
+ * kernel by kernel and over full SimCLR training steps. `--peer torch` instead checks the native
+ * and reference backends against PyTorch (`verify_torch.ts`). Exits non-zero on any NOT OK.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
-import { chooseBackend, type EngineName } from "@simclr/cli";
+import { chooseBackend, type EngineName, torchAvailable } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
+import { PEER_MODELS, type PeerBreak, verifyAgainstTorch } from "./verify_torch.ts";
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE =
@@ -19,7 +21,11 @@ const USAGE =
   --json     also write the rows and phase times as JSON to FILE
   --quick    smaller batches (for tests)
   --models   comma list of the models whose training steps are compared (default
-             simple,small,resnet18)`;
+             simple,small,resnet18)
+  --peer torch       instead: PyTorch as an outside oracle for the native and ref backends (three
+                     SimCLR steps of simple, small and a narrow resnet18); needs python3-torch
+                     (\$SIMCLR_PYTHON, default /usr/bin/python3), skipped with a message without it
+  --peer-break bn-var  break one convention on the PyTorch side on purpose (the check must fail)`;
 
 /** Why `path` cannot take the JSON output (undefined when it can), checked by writing beside it. */
 export async function jsonTargetProblem(path: string): Promise<string | undefined> {
@@ -48,6 +54,8 @@ async function main() {
         json: { type: "string" },
         quick: { type: "boolean", default: false },
         models: { type: "string", default: "simple,small,resnet18" },
+        peer: { type: "string" },
+        "peer-break": { type: "string", default: "none" },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -83,6 +91,9 @@ async function main() {
       console.error(`verify: --json ${args.json}: ${problem}`);
       Deno.exit(2);
     }
+  }
+  if (args.peer !== undefined) {
+    Deno.exit(await verifyPeer(args.peer, args["peer-break"]!, args.json));
   }
   const chosen = await chooseBackend(args.backend, args.engine as EngineName);
   const gpu = chosen.backend;
@@ -124,6 +135,64 @@ async function main() {
     console.log(`wrote ${args.json}`);
   }
   Deno.exit(bad.length === 0 ? 0 : 1);
+}
+
+/** `--peer torch`: the native and ref backends against PyTorch; returns the exit code. */
+async function verifyPeer(peer: string, broken: string, json?: string): Promise<number> {
+  if (peer !== "torch") {
+    console.error(`verify: --peer must be torch, got "${peer}"`);
+    return 2;
+  }
+  if (broken !== "none" && broken !== "bn-var") {
+    console.error(`verify: --peer-break must be none or bn-var, got "${broken}"`);
+    return 2;
+  }
+  const torch = await torchAvailable();
+  if ("missing" in torch) {
+    console.log(`verify --peer torch: skipped: ${torch.missing}`);
+    return 0;
+  }
+  const t0 = performance.now();
+  const native = (await chooseBackend("native", "auto")).backend;
+  const backends = [native, createRefBackend()];
+  console.log(
+    `peer: PyTorch ${torch.version} against ${backends.map((b) => b.name).join(" and ")}` +
+      (broken !== "none" ? ` (PyTorch side broken on purpose: ${broken})` : ""),
+  );
+  const rows: VerifyRow[] = [];
+  const times = [];
+  for (const { model, width, tolerance, featureTolerance } of PEER_MODELS) {
+    const r = await verifyAgainstTorch(backends, model, {
+      batch: 8,
+      steps: 3,
+      width,
+      tolerance,
+      featureTolerance,
+      broken: broken as PeerBreak,
+    });
+    rows.push(...r.rows);
+    times.push({ model, torchSeconds: r.torchSeconds, oursSeconds: r.oursSeconds });
+  }
+  console.log(formatTable(rows));
+  console.log("\nseconds per model (3 steps; torch includes starting Python):");
+  for (const t of times) {
+    console.log(
+      `  ${t.model.padEnd(9)} torch ${t.torchSeconds.toFixed(1)}  ` +
+        backends.map((b, i) => `${b.name} ${t.oursSeconds[i].toFixed(1)}`).join("  "),
+    );
+  }
+  const bad = rows.filter((r) => !r.ok);
+  console.log(
+    (bad.length === 0
+      ? `\nall ${rows.length} tensors OK`
+      : `\n${bad.length} of ${rows.length} tensors NOT OK`) +
+      ` against PyTorch in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+  if (json) {
+    await writeJsonAtomic(json, { peer: `pytorch-${torch.version}`, broken, rows, times });
+    console.log(`wrote ${json}`);
+  }
+  return bad.length === 0 ? 0 : 1;
 }
 
 if (import.meta.main) await main();

@@ -64,6 +64,8 @@ export interface TrainConfig {
   cropScale: number;
   /** Stop when the collapse monitors cross their thresholds two epochs in a row. */
   stopOnCollapse: boolean;
+  /** Starting weights from a safetensors file in PyTorch layout (`deno task export`); "" = none. */
+  initFrom: string;
 }
 
 interface FlagSpec {
@@ -274,6 +276,13 @@ const SPECS: FlagSpec[] = [
     default: "fp32",
     choices: PRECISION_NAMES,
     help: "conv/matMul inputs: fp32, or bf16 (needs AVX512_BF16; refused until its kernels exist)",
+  },
+  {
+    key: "initFrom",
+    flag: "init-from",
+    type: "string",
+    default: "",
+    help: "start from the weights of FILE.safetensors (PyTorch layout, as deno task export writes)",
   },
 ];
 

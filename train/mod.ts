@@ -9,3 +9,4 @@ export * from "./trainer.ts";
 export * from "./lock.ts";
 export * from "./resume.ts";
 export * from "./schedule.ts";
+export * from "./init_from.ts";

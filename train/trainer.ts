@@ -35,6 +35,7 @@ import {
   NonFiniteCheckpointError,
   saveCheckpoint,
 } from "./checkpoint.ts";
+import { initFromSafetensors } from "./init_from.ts";
 import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
 import { BudgetMeter, describePlan, plannedLearningRate, type SchedulePlan } from "./schedule.ts";
 
@@ -208,6 +209,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     log(`resuming at step ${step} (epoch ${(step / stepsPerEpoch).toFixed(2)})`);
     if (plan) log(`keeping the ${describePlan(plan, stepsPerEpoch)}`);
   } else {
+    if (c.initFrom) log(await initFromSafetensors(g, model, c.initFrom));
     await Deno.mkdir(c.out, { recursive: true });
     await writeFileAtomic(logPath, new Uint8Array());
   }

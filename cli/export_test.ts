@@ -1,0 +1,127 @@
+// `deno task export` and `train --init-from` end to end on a tiny fixture. The PyTorch load
+// (strict=True, features within 1e-4) runs where python3-torch is installed.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { readSafetensors, Rng } from "@simclr/core";
+import { writeCifarFixture } from "@simclr/data";
+import { torchAvailable } from "./torch_python.ts";
+
+async function runScript(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string }> {
+  const path = new URL(script, import.meta.url).pathname;
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", path, ...args],
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
+  return { code: result.code, out };
+}
+
+const torch = await torchAvailable();
+
+async function tinyRun(model: string): Promise<{ dir: string; run: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-export-" });
+  await writeCifarFixture(dir, { trainPerBatch: 8, test: 24, rng: new Rng(5) });
+  const run = join(dir, "run");
+  const train = await runScript("./train.ts", [
+    "--backend=ref",
+    `--model=${model}`,
+    ...(model === "simple" ? [] : ["--width=2"]),
+    "--epochs=1",
+    "--batch-size=8",
+    "--limit=16",
+    "--knn-every=0",
+    `--data=${dir}`,
+    `--out=${run}`,
+  ]);
+  assert.equal(train.code, 0, train.out);
+  return { dir, run };
+}
+
+Deno.test("export: metadata, names and torch shapes; --init-from reads it back; bad files named", async () => {
+  const { dir, run } = await tinyRun("small");
+  const r = await runScript("./export.ts", [`--run=${run}`]);
+  assert.equal(r.code, 0, r.out);
+  const file = await readSafetensors(join(run, "encoder.safetensors"));
+  assert.equal(file.metadata.model, "small");
+  assert.equal(file.metadata.width, "2");
+  assert.equal(file.metadata.step, "2");
+  assert.equal(file.metadata.feature_dim, "16");
+  assert.deepEqual(JSON.parse(file.metadata.mean).length, 3);
+  assert.deepEqual(file.tensors.get("encoder.0.weight")!.shape, [2, 3, 3, 3]);
+  assert.equal(file.tensors.get("encoder.1.num_batches_tracked")!.data[0], 2n);
+  assert.ok(![...file.tensors.keys()].some((k) => k.startsWith("projector.")));
+
+  const init = await runScript("./train.ts", [
+    "--backend=ref",
+    "--model=small",
+    "--width=2",
+    "--epochs=1",
+    "--batch-size=8",
+    "--limit=16",
+    "--knn-every=0",
+    `--data=${dir}`,
+    `--out=${join(dir, "fine-tune")}`,
+    `--init-from=${join(run, "encoder.safetensors")}`,
+  ]);
+  assert.equal(init.code, 0, init.out);
+  assert.match(
+    init.out,
+    /initialised the encoder \(projector: fresh\) from .*encoder\.safetensors/,
+  );
+
+  const wrong = await runScript("./train.ts", [
+    "--backend=ref",
+    "--model=small",
+    "--width=3",
+    "--epochs=1",
+    "--batch-size=8",
+    "--limit=16",
+    `--data=${dir}`,
+    `--out=${join(dir, "wrong")}`,
+    `--init-from=${join(run, "encoder.safetensors")}`,
+  ]);
+  assert.equal(wrong.code, 1);
+  assert.match(
+    wrong.out,
+    /encoder\.safetensors: "encoder\.0\.weight" has shape \[2,3,3,3\], model small wants \[3,3,3,3\]/,
+  );
+  const bad = await runScript("./export.ts", [`--run=${run}`, "--format=onnx"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.out, /--format must be safetensors; got "onnx"/);
+});
+
+Deno.test("export --check without torch says which Python lacks it", async () => {
+  const { run } = await tinyRun("small");
+  const r = await runScript("./export.ts", [`--run=${run}`, "--check", "--backend=ref"], {
+    SIMCLR_PYTHON: "/nonexistent/python3",
+  });
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /export --check: \/nonexistent\/python3 does not run/);
+});
+
+for (const model of ["simple", "small", "resnet18"]) {
+  Deno.test({
+    name: `export --check: PyTorch loads ${model} strict=True, eval features within 1e-4`,
+    ignore: "missing" in torch,
+    fn: async () => {
+      const { run } = await tinyRun(model);
+      const r = await runScript("./export.ts", [
+        `--run=${run}`,
+        "--projector",
+        "--check",
+        "--backend=ref",
+      ]);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /loaded .*encoder-projector\.safetensors with strict=True/);
+      const m = r.out.match(/‖Δ‖\/‖ours‖ ([\d.e+-]+) \(tolerance 0\.0001\): OK/);
+      assert.ok(m, r.out);
+      assert.ok(Number(m[1]) <= 1e-4);
+    },
+  });
+}
