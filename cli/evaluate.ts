@@ -14,8 +14,12 @@
  *     kmeans: { nmi, ari, accuracy, contingency: number[10][10] (cluster × class),
  *               matchedOrder: number[10] (cluster matched to each class), inertia },
  *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
- *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl } }] }
+ *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl },
+ *     scan?: ScanResult (evaluate/scan.ts: nmi, ari, accuracy, contingency, matchedOrder,
+ *            neighbourPurity, seeds, topImages, …) }] }
  * ```
+ * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
+ * existing `results.json`, or writes one whose variants hold only `kmeans` and `scan`.
  * Accuracies are fractions in [0, 1].
  *
  * @module
@@ -38,7 +42,13 @@ import {
   ensureCifar10,
   loadCifar10,
 } from "@simclr/data";
-import { evaluateRepresentation, type RepresentationResult } from "@simclr/evaluate";
+import {
+  evaluateKMeans,
+  evaluateRepresentation,
+  type LabelledFeatures,
+  type RepresentationResult,
+  scanRepresentation,
+} from "@simclr/evaluate";
 import { loadCheckpoint, loadWeights, RUN_FILES, type TrainConfig } from "@simclr/train";
 import {
   BACKEND_NAMES,
@@ -58,6 +68,14 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --baselines LIST     comma list of raw-pixels,random-encoder, or none (default both)
   --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
   --limit N            use only the first N train and N/5 test images (quick checks; default all)
+  --cluster            also run SCAN clustering on every representation (see deno task cluster)
+  --cluster-only       only k-means (if not in results.json yet) and SCAN: deno task cluster
+  --cluster-k N        SCAN: neighbours mined per train image (default 20)
+  --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
+  --head-epochs N      SCAN: epochs over the train set (default 30)
+  --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
+  --entropy-weight W   SCAN: weight of the entropy term (default 5)
+  --max-minutes M      SCAN: time budget for the heads' training, all variants (default none)
   --help               this text`;
 
 interface EvalFlags {
@@ -70,6 +88,14 @@ interface EvalFlags {
   baselines: string[];
   tsnePoints: number;
   limit: number;
+  cluster: boolean;
+  clusterOnly: boolean;
+  clusterK: number;
+  heads: number;
+  headEpochs: number;
+  seeds: number[];
+  entropyWeight: number;
+  maxMinutes: number;
 }
 
 function parseFlags(args: string[]): EvalFlags | "help" {
@@ -85,6 +111,14 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       baselines: { type: "string", default: "raw-pixels,random-encoder" },
       "tsne-points": { type: "string", default: "5000" },
       limit: { type: "string", default: "0" },
+      cluster: { type: "boolean", default: false },
+      "cluster-only": { type: "boolean", default: false },
+      "cluster-k": { type: "string", default: "20" },
+      heads: { type: "string", default: "5" },
+      "head-epochs": { type: "string", default: "30" },
+      seeds: { type: "string", default: "0" },
+      "entropy-weight": { type: "string", default: "5" },
+      "max-minutes": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -103,6 +137,18 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     }
     return n;
   };
+  const positive = (flag: string, v: string) => {
+    const n = count(flag, v);
+    if (n < 1) throw new Error(`--${flag} must be an integer ≥ 1; got "${v}"`);
+    return n;
+  };
+  const nonNegative = (flag: string, v: string) => {
+    const x = Number(v);
+    if (v.trim() === "" || !Number.isFinite(x) || x < 0) {
+      throw new Error(`--${flag} must be a number ≥ 0; got "${v}"`);
+    }
+    return x;
+  };
   if (!values.run === !values.checkpoint) {
     throw new Error("give exactly one of --run DIR or --checkpoint FILE");
   }
@@ -118,7 +164,86 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     baselines,
     tsnePoints: count("tsne-points", values["tsne-points"]!),
     limit: count("limit", values.limit!),
+    cluster: values.cluster! || values["cluster-only"]!,
+    clusterOnly: values["cluster-only"]!,
+    clusterK: positive("cluster-k", values["cluster-k"]!),
+    heads: positive("heads", values.heads!),
+    headEpochs: positive("head-epochs", values["head-epochs"]!),
+    seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
+    entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
+    maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
   };
+}
+
+/** A `variants[]` entry; `deno task cluster` alone measures no probe or kNN. */
+type VariantEntry =
+  & Omit<RepresentationResult, "probe" | "knn">
+  & Partial<Pick<RepresentationResult, "probe" | "knn">>;
+
+/** An existing `results.json`, or undefined when there is none. */
+async function readResults(
+  path: string,
+): Promise<{ variants?: VariantEntry[]; [key: string]: unknown } | undefined> {
+  let text;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `${path}: not valid JSON (${(e as Error).message}); move it away to start anew`,
+    );
+  }
+}
+
+/** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
+function printScan(results: VariantEntry[], classNames: string[]): void {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const spread = (xs: number[], f: (v: number) => string) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+    return `${f(m)} ± ${f(sd)} (min ${f(Math.min(...xs))}, max ${f(Math.max(...xs))})`;
+  };
+  console.log(`\n${"clustering (test)".padEnd(34)}    ACC     NMI     ARI`);
+  for (const r of results) {
+    const row = (label: string, c: { accuracy: number; nmi: number; ari: number }) =>
+      console.log(
+        `${label.padEnd(34)} ${pct(c.accuracy).padStart(6)}  ${c.nmi.toFixed(3)}  ${
+          c.ari.toFixed(3)
+        }`,
+      );
+    row(`${r.name} k-means`, r.kmeans);
+    if (r.scan) row(`${r.name} SCAN (k=${r.scan.k}, ${r.scan.epochs} epochs)`, r.scan);
+  }
+  for (const r of results) {
+    const s = r.scan;
+    if (!s) continue;
+    const purity = [1, 5, 10, 20, 50].filter((k) => k <= s.neighbourPurity.length)
+      .map((k) => `k=${k} ${pct(s.neighbourPurity[k - 1])}`).join(", ");
+    console.log(`${r.name}: neighbour purity ${purity}`);
+    if (s.seeds.length > 1) {
+      console.log(
+        `${r.name}: SCAN over ${s.seeds.length} head seeds: ACC ${
+          spread(s.seeds.map((x) => x.accuracy), pct)
+        }, NMI ${spread(s.seeds.map((x) => x.nmi), (v) => v.toFixed(3))}, ARI ${
+          spread(s.seeds.map((x) => x.ari), (v) => v.toFixed(3))
+        }`,
+      );
+    }
+  }
+  const simclr = results.find((r) => r.name === "simclr")?.scan;
+  if (simclr) {
+    const sizes = simclr.contingency.map((row) => row.reduce((a, b) => a + b, 0));
+    const top = simclr.contingency.map((row, c) => {
+      const best = row.indexOf(Math.max(...row));
+      return `${c}:${classNames[best] ?? best} ${row[best]}/${sizes[c]}`;
+    });
+    console.log(`simclr SCAN clusters (largest class/size): ${top.join(", ")}`);
+  }
 }
 
 /** Raw pixels, normalised per channel like the encoder's input: the no-learning floor. */
@@ -264,11 +389,65 @@ async function main(): Promise<number> {
     variants.push({ name: "random-encoder", get: () => encodeWith(config.seed + 1, false) });
   }
 
-  const results: RepresentationResult[] = [];
-  for (const v of variants) {
+  const outPath = join(outDir, "results.json");
+  // deno task cluster keeps what evaluate measured and adds SCAN beside it.
+  const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
+  const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
+  const results: VariantEntry[] = [];
+  const scan = (
+    train: LabelledFeatures,
+    test: LabelledFeatures,
+    dim: number,
+    name: string,
+    index: number,
+    onStage: (stage: string, fraction: number) => void,
+  ) => {
+    // The time left is shared equally by the representations still to cluster.
+    const deadline = deadlineAt === undefined
+      ? undefined
+      : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
+    return scanRepresentation(train, test, dim, {
+      backend: chosen.backend,
+      k: flags.clusterK,
+      heads: flags.heads,
+      epochs: flags.headEpochs,
+      seeds: flags.seeds,
+      entropyWeight: flags.entropyWeight,
+      deadline,
+      onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+    });
+  };
+  for (const [index, v] of variants.entries()) {
     const f = await v.get();
     let bar: ProgressBar | undefined;
     let current = "";
+    const onStage = (stage: string, fraction: number) => {
+      const name = stage.split(" ").slice(0, 2).join(" ");
+      if (name !== current) {
+        bar?.finish();
+        current = name;
+        bar = new ProgressBar({ total: 1000, label: name });
+      }
+      bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
+    };
+    const train = { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain };
+    const test = { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest };
+    if (flags.clusterOnly) {
+      const old = previous?.variants?.find((r) => r.name === v.name);
+      const result: VariantEntry = old ?? {
+        name: v.name,
+        dim: f.dim,
+        kmeans: await evaluateKMeans(train, test, f.dim, {
+          backend: chosen.backend,
+          seed: config.seed,
+          onStage: (s, fr) => onStage(`${v.name}: ${s}`, fr),
+        }),
+      };
+      result.scan = await scan(train, test, f.dim, v.name, index, onStage);
+      bar?.finish();
+      results.push(result);
+      continue;
+    }
     const result = await evaluateRepresentation(
       v.name,
       { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain },
@@ -280,17 +459,10 @@ async function main(): Promise<number> {
         // t-SNE is drawn for the learned features only; the baselines get the numbers.
         tsnePoints: v.name === "simclr" ? Math.min(flags.tsnePoints, nTest) : 0,
         seed: config.seed,
-        onStage: (stage, fraction) => {
-          const name = stage.split(" ").slice(0, 2).join(" ");
-          if (name !== current) {
-            bar?.finish();
-            current = name;
-            bar = new ProgressBar({ total: 1000, label: name });
-          }
-          bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
-        },
+        onStage,
       },
     );
+    if (flags.cluster) result.scan = await scan(train, test, f.dim, v.name, index, onStage);
     bar?.finish();
     results.push(result);
     console.error(
@@ -317,18 +489,19 @@ async function main(): Promise<number> {
     classNames: data.classNames,
     variants: results,
   };
-  const outPath = join(outDir, "results.json");
-  await writeJsonAtomic(outPath, document);
+  await writeJsonAtomic(outPath, previous ? { ...previous, variants: results } : document);
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
+  const maybe = (v: number | undefined) => (v === undefined ? "      –" : pct(v));
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {
     console.log(
-      `${r.name.padEnd(16)} ${pct(r.probe.testAccuracy)}  ${pct(r.knn.accuracy)}        ${
+      `${r.name.padEnd(16)} ${maybe(r.probe?.testAccuracy)}  ${maybe(r.knn?.accuracy)}        ${
         r.kmeans.nmi.toFixed(3)
       }  ` +
         `${r.kmeans.ari.toFixed(3)}  ${pct(r.kmeans.accuracy)}`,
     );
   }
+  if (results.some((r) => r.scan)) printScan(results, data.classNames);
   const simclr = results[0];
   if (simclr.pca) {
     console.log(

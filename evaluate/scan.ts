@@ -1,0 +1,500 @@
+/**
+ * SCAN clustering (Van Gansbeke et al., "SCAN: Learning to Classify Images without Labels",
+ * ECCV 2020) on frozen features: mine every training image's nearest neighbours (cosine), then
+ * train linear clustering heads with the SCAN loss ({@linkcode scanLoss}) so that an image and
+ * its neighbours fall in the same cluster while the entropy term keeps every cluster in use.
+ * Several heads train at once from different initialisations; the one with the lowest loss (a
+ * label-free choice, as in the paper) is kept and scored on the test set with the same metrics as
+ * k-means.
+ *
+ * The encoder stays frozen here: the paper's optional fine-tuning of the backbone and its
+ * self-labelling step are not implemented.
+ *
+ * @module
+ */
+import {
+  type Backend,
+  DEFAULT_OPTIMIZER,
+  type DeviceTensor,
+  F,
+  Graph,
+  Linear,
+  Optimizer,
+  Rng,
+  scanLoss,
+  type Tensor,
+} from "@simclr/core";
+import {
+  applyStandardizer,
+  checkLabels,
+  checkMatrix,
+  fitStandardizer,
+  l2Normalize,
+  type Labels,
+} from "./features.ts";
+import { matMulABt, selectLargest } from "./linalg.ts";
+import { type ClusterScores, scoreClusters } from "./metrics.ts";
+
+/** Options of {@linkcode mineNeighbours}. */
+export interface NeighbourOptions {
+  /** Computes the similarity blocks with this backend's `matMul` when given. */
+  readonly backend?: Backend;
+  /** Query rows per similarity block; memory is `chunkRows·n` floats (default 256). */
+  readonly chunkRows?: number;
+  /** Called after every block with the rows done so far and the total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The `k` nearest neighbours of every row of `x` (`[n, dim]`) among the other rows, by cosine
+ * similarity, most similar first: row-major `[n, k]` indices. A row is never its own neighbour
+ * (exact duplicates elsewhere in the set still are).
+ */
+export async function mineNeighbours(
+  x: Float32Array,
+  n: number,
+  dim: number,
+  k: number,
+  options: NeighbourOptions = {},
+): Promise<Int32Array> {
+  checkMatrix(x, n, dim, "mineNeighbours features");
+  if (!Number.isInteger(k) || k < 1 || k >= n) {
+    throw new Error(`mineNeighbours: k must be an integer in [1, ${n - 1}], got ${k}`);
+  }
+  const chunkRows = options.chunkRows ?? 256;
+  const unit = l2Normalize(x, n, dim);
+  const out = new Int32Array(n * k);
+  const heapIndex = new Int32Array(k);
+  const heapValue = new Float64Array(k);
+  const order = Array.from({ length: k }, (_, i) => i);
+  const backend = options.backend;
+  const all: DeviceTensor | undefined = backend?.upload(unit, [n, dim]);
+  const hostBlock = backend ? undefined : new Float32Array(chunkRows * n);
+  try {
+    for (let r0 = 0; r0 < n; r0 += chunkRows) {
+      const rows = Math.min(chunkRows, n - r0);
+      const queries = unit.subarray(r0 * dim, (r0 + rows) * dim);
+      let sims: Float32Array;
+      if (backend && all) {
+        const q = backend.upload(queries.slice(), [rows, dim]);
+        const s = backend.matMul(q, all, false, true);
+        backend.dispose(q);
+        try {
+          sims = await backend.read(s);
+        } finally {
+          backend.dispose(s);
+        }
+      } else {
+        sims = matMulABt(queries, rows, unit, n, dim, hostBlock);
+      }
+      for (let r = 0; r < rows; r++) {
+        selectLargest(sims, r * n, n, k, heapIndex, heapValue, r0 + r);
+        // The heap is unordered; sort its k entries by similarity, ties by index.
+        order.sort((a, b) => heapValue[b] - heapValue[a] || heapIndex[a] - heapIndex[b]);
+        for (let j = 0; j < k; j++) out[(r0 + r) * k + j] = heapIndex[order[j]];
+      }
+      options.onProgress?.(r0 + rows, n);
+    }
+  } finally {
+    if (backend && all) backend.dispose(all);
+  }
+  return out;
+}
+
+/**
+ * Neighbour purity: entry `j` is the mean over rows of the share of the row's `j + 1` nearest
+ * neighbours (`neighbours` is `[n, k]`, nearest first) that have the row's label.
+ */
+export function neighbourPurity(neighbours: Int32Array, k: number, labels: Labels): number[] {
+  const n = labels.length;
+  if (neighbours.length !== n * k) {
+    throw new Error(
+      `neighbourPurity: expected ${n}·${k} neighbour indices, got ${neighbours.length}`,
+    );
+  }
+  checkLabels(labels, n, "neighbourPurity labels");
+  const same = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    let count = 0;
+    for (let j = 0; j < k; j++) {
+      if (labels[neighbours[i * k + j]] === labels[i]) count++;
+      same[j] += count / (j + 1);
+    }
+  }
+  return Array.from(same, (s) => s / n);
+}
+
+/** Options of {@linkcode trainScanHeads}. */
+export interface ScanOptions {
+  /** Runs the head's forward, backward and update. */
+  readonly backend: Backend;
+  /** Clusters per head (default 10). */
+  readonly clusters?: number;
+  /** Heads trained side by side from different initialisations (default 5). */
+  readonly heads?: number;
+  /** Passes over the anchors (default 30). */
+  readonly epochs?: number;
+  /** Anchors per step (default 256). */
+  readonly batchSize?: number;
+  /** Adam learning rate (default 1e-3). */
+  readonly lr?: number;
+  /** L2 weight decay of the head's weights (default 1e-4, as SCAN). */
+  readonly weightDecay?: number;
+  /** Weight of the entropy term (default 5, SCAN's CIFAR-10 setting). */
+  readonly entropyWeight?: number;
+  /** Seed of the heads' initialisation and of the batches. */
+  readonly seed?: number;
+  /** `performance.now()` time after which no new epoch starts (default none). */
+  readonly deadline?: number;
+  /** Called after every step. */
+  readonly onProgress?: (p: ScanProgress) => void;
+}
+
+/** Progress of {@linkcode trainScanHeads}. */
+export interface ScanProgress {
+  /** Steps done. */
+  readonly step: number;
+  /** Steps planned. */
+  readonly totalSteps: number;
+  /** Epoch of the step, from 1. */
+  readonly epoch: number;
+  /** Mean total loss of the heads on the step. */
+  readonly loss: number;
+}
+
+/** The loss of one head over the last epoch. */
+export interface HeadLoss {
+  /** Mean total SCAN loss. */
+  readonly loss: number;
+  /** Mean consistency term. */
+  readonly consistency: number;
+  /** Mean entropy of the batch-mean prediction (nats; ln 10 ≈ 2.303 is the maximum). */
+  readonly entropy: number;
+}
+
+/** A trained clustering head: the lowest-loss of the heads, and all heads' losses. */
+export interface ScanFit {
+  /** Input width. */
+  readonly dim: number;
+  /** Clusters. */
+  readonly clusters: number;
+  /** Standardisation fitted on the (L2-normalised) training features and applied before the head. */
+  readonly mean: Float64Array;
+  /** See `mean`. */
+  readonly std: Float64Array;
+  /** The chosen head's weight, row-major `[dim, clusters]`. */
+  readonly weight: Float32Array;
+  /** The chosen head's bias, `[clusters]`. */
+  readonly bias: Float32Array;
+  /** Index of the chosen head. */
+  readonly best: number;
+  /** Every head's loss over the last epoch. */
+  readonly heads: HeadLoss[];
+  /** Epochs completed (fewer than asked when the deadline came first). */
+  readonly epochs: number;
+}
+
+/** Features as the head sees them: L2-normalised, then standardised with train statistics. */
+function headInput(
+  x: Float32Array,
+  n: number,
+  dim: number,
+  s: { dim: number; mean: Float64Array; std: Float64Array },
+) {
+  return applyStandardizer(s, l2Normalize(x, n, dim), n);
+}
+
+/**
+ * Trains `heads` linear clustering heads on frozen features `x` (`[n, dim]`) with the SCAN loss:
+ * each step takes a batch of anchors and, for each, one of its `k` mined neighbours
+ * (`neighbours`, `[n, k]`) drawn at random, and sums the heads' losses (their gradients are
+ * independent). Returns the head with the lowest mean loss over the last epoch.
+ */
+export async function trainScanHeads(
+  x: Float32Array,
+  n: number,
+  dim: number,
+  neighbours: Int32Array,
+  k: number,
+  options: ScanOptions,
+): Promise<ScanFit> {
+  checkMatrix(x, n, dim, "trainScanHeads features");
+  if (neighbours.length !== n * k) {
+    throw new Error(
+      `trainScanHeads: expected ${n}·${k} neighbour indices, got ${neighbours.length}`,
+    );
+  }
+  const clusters = options.clusters ?? 10;
+  const heads = options.heads ?? 5;
+  const epochs = options.epochs ?? 30;
+  const batchSize = Math.min(options.batchSize ?? 256, n);
+  const lr = options.lr ?? 1e-3;
+  const entropyWeight = options.entropyWeight ?? 5;
+  for (
+    const [name, v] of [["clusters", clusters], ["heads", heads], ["epochs", epochs], [
+      "batchSize",
+      batchSize,
+    ]] as const
+  ) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new Error(`trainScanHeads: ${name} must be a positive integer, got ${v}`);
+    }
+  }
+  const seed = options.seed ?? 0;
+  const rng = new Rng(seed);
+  const standardizer = fitStandardizer(l2Normalize(x, n, dim), n, dim);
+  const input = headInput(x, n, dim, standardizer);
+
+  const g = new Graph(options.backend);
+  // All heads as one layer: one matrix product, and the columns of head h are its own.
+  const layer = new Linear(g, rng, "scan.head", dim, heads * clusters);
+  const optimizer = new Optimizer(g, layer.params(), {
+    ...DEFAULT_OPTIMIZER,
+    name: "adam",
+    weightDecay: options.weightDecay ?? 1e-4,
+  });
+  const all = g.keep(g.constant(input, [n, dim]));
+  const stepsPerEpoch = Math.ceil(n / batchSize);
+  const totalSteps = epochs * stepsPerEpoch;
+  const sums = new Float64Array(heads * 3);
+  let step = 0;
+  let epochsDone = 0;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      if (options.deadline !== undefined && epoch > 0 && performance.now() > options.deadline) {
+        break;
+      }
+      sums.fill(0);
+      const order = rng.permutation(n);
+      for (let s = 0; s < stepsPerEpoch; s++) {
+        const rows = order.subarray(s * batchSize, Math.min(n, (s + 1) * batchSize));
+        const b = rows.length;
+        const pairs = new Int32Array(2 * b);
+        for (let i = 0; i < b; i++) {
+          pairs[i] = rows[i];
+          pairs[b + i] = neighbours[rows[i] * k + rng.int(k)];
+        }
+        const values = await g.tidy(async () => {
+          const logits = layer.forward(F.gather(all, pairs));
+          const parts: Tensor[] = [];
+          let total: Tensor | undefined;
+          for (let h = 0; h < heads; h++) {
+            const anchor = F.slice(logits, [0, h * clusters], [b, clusters]);
+            const neighbour = F.slice(logits, [b, h * clusters], [b, clusters]);
+            const loss = scanLoss(anchor, neighbour, entropyWeight);
+            total = total ? F.add(total, loss.total) : loss.total;
+            parts.push(
+              F.reshape(loss.total, [1]),
+              F.reshape(loss.consistency, [1]),
+              F.reshape(loss.entropy, [1]),
+            );
+          }
+          const grads = g.backward(total!, layer.params().map((p) => p.value));
+          await optimizer.update(grads, lr);
+          return await g.noGrad(() => F.concat(parts, 0)).read();
+        });
+        for (let i = 0; i < values.length; i++) sums[i] += values[i] * b;
+        let mean = 0;
+        for (let h = 0; h < heads; h++) mean += values[3 * h] / heads;
+        if (!Number.isFinite(mean)) {
+          throw new Error(
+            `SCAN loss became ${mean} at step ${step + 1}; try a lower learning rate`,
+          );
+        }
+        step++;
+        options.onProgress?.({ step, totalSteps, epoch: epoch + 1, loss: mean });
+      }
+      epochsDone++;
+    }
+    const headLosses: HeadLoss[] = Array.from({ length: heads }, (_, h) => ({
+      loss: sums[3 * h] / n,
+      consistency: sums[3 * h + 1] / n,
+      entropy: sums[3 * h + 2] / n,
+    }));
+    let best = 0;
+    for (let h = 1; h < heads; h++) if (headLosses[h].loss < headLosses[best].loss) best = h;
+    const w = await layer.weight.value.read();
+    const bias = await layer.bias!.value.read();
+    const weight = new Float32Array(dim * clusters);
+    for (let r = 0; r < dim; r++) {
+      weight.set(
+        w.subarray(
+          r * heads * clusters + best * clusters,
+          r * heads * clusters + (best + 1) * clusters,
+        ),
+        r * clusters,
+      );
+    }
+    return {
+      dim,
+      clusters,
+      mean: standardizer.mean,
+      std: standardizer.std,
+      weight,
+      bias: bias.slice(best * clusters, (best + 1) * clusters),
+      best,
+      heads: headLosses,
+      epochs: epochsDone,
+    };
+  } finally {
+    optimizer.dispose();
+    for (const p of layer.params()) g.dispose(p.value);
+    g.dispose(all);
+  }
+}
+
+/** Cluster assignments of a set of rows under a trained head. */
+export interface ClusterPrediction {
+  /** Most probable cluster per row. */
+  readonly assignments: Int32Array;
+  /** Its probability per row. */
+  readonly confidence: Float32Array;
+}
+
+/** Applies the chosen head of `fit` to `x` (`[n, dim]`, raw features like the training ones). */
+export function predictClusters(fit: ScanFit, x: Float32Array, n: number): ClusterPrediction {
+  const { dim, clusters } = fit;
+  const input = headInput(x, n, dim, fit);
+  const assignments = new Int32Array(n);
+  const confidence = new Float32Array(n);
+  const logits = new Float64Array(clusters);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < clusters; c++) logits[c] = fit.bias[c];
+    for (let d = 0; d < dim; d++) {
+      const v = input[i * dim + d];
+      if (v === 0) continue;
+      for (let c = 0; c < clusters; c++) logits[c] += v * fit.weight[d * clusters + c];
+    }
+    let best = 0;
+    for (let c = 1; c < clusters; c++) if (logits[c] > logits[best]) best = c;
+    let z = 0;
+    for (let c = 0; c < clusters; c++) z += Math.exp(logits[c] - logits[best]);
+    assignments[i] = best;
+    confidence[i] = 1 / z;
+  }
+  return { assignments, confidence };
+}
+
+/** Per cluster, the `perCluster` rows assigned to it with the highest confidence, most first. */
+export function mostConfident(
+  prediction: ClusterPrediction,
+  clusters: number,
+  perCluster: number,
+): number[][] {
+  const byCluster: number[][] = Array.from({ length: clusters }, () => []);
+  prediction.assignments.forEach((c, i) => byCluster[c].push(i));
+  return byCluster.map((rows) =>
+    rows.sort((a, b) => prediction.confidence[b] - prediction.confidence[a] || a - b).slice(
+      0,
+      perCluster,
+    )
+  );
+}
+
+/** What `results.json` stores for SCAN on one representation (`variants[].scan`). */
+export interface ScanResult extends ClusterScores {
+  /** Neighbours mined per image. */
+  k: number;
+  /** Entropy weight of the loss. */
+  entropyWeight: number;
+  /** Heads trained per seed. */
+  heads: number;
+  /** Epochs completed (first seed). */
+  epochs: number;
+  /** The chosen head's loss parts over its last epoch (first seed). */
+  loss: HeadLoss;
+  /** `neighbourPurity[j]`: share of the `j + 1` nearest train neighbours with the same class. */
+  neighbourPurity: number[];
+  /** One entry per head seed: the chosen head's test scores; the top-level scores are seed 0's. */
+  seeds: { seed: number; nmi: number; ari: number; accuracy: number; loss: number }[];
+  /** Per cluster, the test rows it is most confident about (most first). */
+  topImages: number[][];
+  /** Their confidences, same layout. */
+  topConfidence: number[][];
+  /** Wall-clock seconds of mining, training and scoring. */
+  seconds: number;
+}
+
+/** Options of {@linkcode scanRepresentation}. */
+export interface ScanRepresentationOptions extends Omit<ScanOptions, "seed" | "onProgress"> {
+  /** Neighbours per image for training (default 20). */
+  readonly k?: number;
+  /** Largest k of the purity curve (default 50). */
+  readonly purityK?: number;
+  /** Head seeds: the first is reported, all give the spread (default [0]). */
+  readonly seeds?: readonly number[];
+  /** Confident test images kept per cluster (default 10). */
+  readonly topImages?: number;
+  /** Progress: a stage name and the fraction done. */
+  readonly onStage?: (stage: string, fraction: number) => void;
+}
+
+/**
+ * SCAN on one representation: mines the train set's neighbours, trains heads for every seed, and
+ * scores each seed's chosen head on the test set.
+ */
+export async function scanRepresentation(
+  train: { x: Float32Array; labels: Labels; n: number },
+  test: { x: Float32Array; labels: Labels; n: number },
+  dim: number,
+  options: ScanRepresentationOptions,
+): Promise<ScanResult> {
+  const t0 = performance.now();
+  const k = options.k ?? 20;
+  const purityK = Math.max(k, Math.min(options.purityK ?? 50, train.n - 1));
+  const seeds = options.seeds ?? [0];
+  if (seeds.length === 0) throw new Error("scanRepresentation: give at least one seed");
+  const clusters = options.clusters ?? 10;
+  options.onStage?.("neighbours", 0);
+  const mined = await mineNeighbours(train.x, train.n, dim, purityK, {
+    backend: options.backend,
+    onProgress: (d, t) => options.onStage?.("neighbours", d / t),
+  });
+  const purity = neighbourPurity(mined, purityK, train.labels);
+  const neighbours = new Int32Array(train.n * k);
+  for (let i = 0; i < train.n; i++) {
+    neighbours.set(mined.subarray(i * purityK, i * purityK + k), i * k);
+  }
+
+  let first: { fit: ScanFit; prediction: ClusterPrediction; scores: ClusterScores } | undefined;
+  const perSeed: ScanResult["seeds"] = [];
+  for (const [s, seed] of seeds.entries()) {
+    const fit = await trainScanHeads(train.x, train.n, dim, neighbours, k, {
+      ...options,
+      seed,
+      onProgress: (p) =>
+        options.onStage?.(
+          `heads (seed ${seed}) loss ${p.loss.toFixed(3)}`,
+          (s + p.step / p.totalSteps) / seeds.length,
+        ),
+    });
+    const prediction = predictClusters(fit, test.x, test.n);
+    const scores = scoreClusters(prediction.assignments, test.labels, clusters);
+    perSeed.push({
+      seed,
+      nmi: scores.nmi,
+      ari: scores.ari,
+      accuracy: scores.accuracy,
+      loss: fit.heads[fit.best].loss,
+    });
+    first ??= { fit, prediction, scores };
+  }
+  const { fit, prediction, scores } = first!;
+  const top = mostConfident(prediction, clusters, options.topImages ?? 10);
+  options.onStage?.("done", 1);
+  return {
+    ...scores,
+    k,
+    entropyWeight: options.entropyWeight ?? 5,
+    heads: fit.heads.length,
+    epochs: fit.epochs,
+    loss: fit.heads[fit.best],
+    neighbourPurity: purity,
+    seeds: perSeed,
+    topImages: top,
+    topConfidence: top.map((rows) =>
+      rows.map((i) => Math.round(prediction.confidence[i] * 1e4) / 1e4)
+    ),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
