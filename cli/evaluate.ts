@@ -36,11 +36,13 @@ import {
   writeJsonAtomic,
 } from "@simclr/core";
 import {
+  type AugmentConfig,
   CIFAR10_MEAN,
   CIFAR10_STD,
   type CifarSplit,
   ensureCifar10,
   loadCifar10,
+  makeViews,
 } from "@simclr/data";
 import {
   evaluateKMeans,
@@ -73,6 +75,8 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --cluster-k N        SCAN: neighbours mined per train image (default 20)
   --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
   --head-epochs N      SCAN: epochs over the train set (default 30)
+  --views N            SCAN: augmented views of every train image encoded for the heads (default 2)
+  --hidden N           SCAN: hidden ReLU layer width of the heads, 0 for linear heads (default 0)
   --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
   --entropy-weight W   SCAN: weight of the entropy term (default 5)
   --max-minutes M      SCAN: time budget for the heads' training, all variants (default none)
@@ -94,6 +98,8 @@ interface EvalFlags {
   heads: number;
   headEpochs: number;
   seeds: number[];
+  views: number;
+  hidden: number;
   entropyWeight: number;
   maxMinutes: number;
 }
@@ -117,6 +123,8 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       heads: { type: "string", default: "5" },
       "head-epochs": { type: "string", default: "30" },
       seeds: { type: "string", default: "0" },
+      views: { type: "string", default: "2" },
+      hidden: { type: "string", default: "0" },
       "entropy-weight": { type: "string", default: "5" },
       "max-minutes": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
@@ -169,6 +177,8 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     clusterK: positive("cluster-k", values["cluster-k"]!),
     heads: positive("heads", values.heads!),
     headEpochs: positive("head-epochs", values["head-epochs"]!),
+    views: count("views", values.views!),
+    hidden: count("hidden", values.hidden!),
     seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
     entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
     maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
@@ -253,6 +263,41 @@ function pixelFeatures(split: CifarSplit, n: number): Float32Array {
     const c = i % 3;
     out[i] = (split.images[i] / 255 - CIFAR10_MEAN[c]) / CIFAR10_STD[c];
   }
+  return out;
+}
+
+/**
+ * `count` SimCLR-augmented copies of the first `n` images (NHWC uint8, same layout), two per
+ * {@linkcode makeViews} call, in chunks so the float32 intermediates stay small.
+ */
+function augmentedTrainImages(
+  images: Uint8Array,
+  n: number,
+  count: number,
+  seed: number,
+  config: Partial<AugmentConfig>,
+): Uint8Array[] {
+  const out = Array.from({ length: count }, () => new Uint8Array(n * 3072));
+  const chunk = 2048;
+  const bar = new ProgressBar({ total: n * count, label: "augment views" });
+  for (let pair = 0; pair < count; pair += 2) {
+    for (let start = 0; start < n; start += chunk) {
+      const indices = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+      const views = makeViews(images, indices, seed + pair * 7919 + start, {
+        ...config,
+        normalize: false,
+      });
+      for (const [v, view] of [views.view1, views.view2].entries()) {
+        if (pair + v >= count) continue;
+        const dst = out[pair + v];
+        for (let i = 0; i < view.length; i++) {
+          dst[start * 3072 + i] = Math.round(Math.min(1, Math.max(0, view[i])) * 255);
+        }
+      }
+      bar.update(Math.min(count, pair + 2) * start + indices.length * Math.min(2, count - pair));
+    }
+  }
+  bar.finish();
   return out;
 }
 
@@ -352,13 +397,47 @@ async function main(): Promise<number> {
     for (const b of model.buffers()) g.dispose(b.value);
     return { train, test, dim: model.featureDim };
   };
+  // SCAN's augmented views of the train images (uint8, like the originals), made once.
+  let augmented: Uint8Array[] | undefined;
+  const trainViews = () => {
+    if (flags.views === 0) return [];
+    if (augmented) return augmented;
+    augmented = augmentedTrainImages(data.train.images, nTrain, flags.views, config.seed + 7, {
+      cropScale: [config.cropScale ?? 0.08, 1],
+    });
+    return augmented;
+  };
+  const encodeViews = async (seed: number, trained: boolean) => {
+    const images = trainViews();
+    if (images.length === 0) return [];
+    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    if (trained) loadWeights(g, model, ckpt, ckptPath);
+    const bar = new ProgressBar({ total: nTrain * images.length, label: "encode views" });
+    const out = [];
+    for (const [v, view] of images.entries()) {
+      out.push(
+        await encodeImages(model, view, {
+          mean: CIFAR10_MEAN,
+          std: CIFAR10_STD,
+          onProgress: (d) => bar.update(v * nTrain + d),
+        }),
+      );
+    }
+    bar.finish();
+    for (const p of model.params()) g.dispose(p.value);
+    for (const b of model.buffers()) g.dispose(b.value);
+    return out;
+  };
 
   const variants: {
     name: string;
     get: () => Promise<{ train: Float32Array; test: Float32Array; dim: number }>;
+    /** Features of the augmented train views, for SCAN. */
+    views: () => Promise<Float32Array[]>;
   }[] = [
     {
       name: "simclr",
+      views: () => encodeViews(config.seed, true),
       get: async () => {
         let dim = 0;
         const probe = createModel(g, config.model, { seed: 0, width: config.width || undefined });
@@ -377,6 +456,10 @@ async function main(): Promise<number> {
   if (flags.baselines.includes("raw-pixels")) {
     variants.push({
       name: "raw-pixels",
+      views: () =>
+        Promise.resolve(
+          trainViews().map((view) => pixelFeatures({ ...data.train, images: view }, nTrain)),
+        ),
       get: () =>
         Promise.resolve({
           train: pixelFeatures(data.train, nTrain),
@@ -386,7 +469,11 @@ async function main(): Promise<number> {
     });
   }
   if (flags.baselines.includes("random-encoder")) {
-    variants.push({ name: "random-encoder", get: () => encodeWith(config.seed + 1, false) });
+    variants.push({
+      name: "random-encoder",
+      get: () => encodeWith(config.seed + 1, false),
+      views: () => encodeViews(config.seed + 1, false),
+    });
   }
 
   const outPath = join(outDir, "results.json");
@@ -394,7 +481,7 @@ async function main(): Promise<number> {
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
   const results: VariantEntry[] = [];
-  const scan = (
+  const scan = async (
     train: LabelledFeatures,
     test: LabelledFeatures,
     dim: number,
@@ -406,8 +493,11 @@ async function main(): Promise<number> {
     const deadline = deadlineAt === undefined
       ? undefined
       : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
+    const views = await variants[index].views();
     return scanRepresentation(train, test, dim, {
       backend: chosen.backend,
+      views,
+      hidden: flags.hidden,
       k: flags.clusterK,
       heads: flags.heads,
       epochs: flags.headEpochs,

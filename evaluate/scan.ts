@@ -146,6 +146,14 @@ export interface ScanOptions {
   readonly seed?: number;
   /** `performance.now()` time after which no new epoch starts (default none). */
   readonly deadline?: number;
+  /** Width of a hidden ReLU layer in each head; 0 (default) makes the heads linear. */
+  readonly hidden?: number;
+  /**
+   * Features of augmented views of the same `n` images (each `[n, dim]`, row i a view of image
+   * i). Anchors and neighbours are then drawn from the original or one of these at random, as
+   * SCAN augments both; with a frozen encoder this is the only way augmentation reaches the head.
+   */
+  readonly views?: readonly Float32Array[];
   /** Called after every step. */
   readonly onProgress?: (p: ScanProgress) => void;
 }
@@ -172,6 +180,18 @@ export interface HeadLoss {
   readonly entropy: number;
 }
 
+/** One fully connected layer of a head: `y = x·weight + bias`. */
+export interface HeadLayer {
+  /** Row-major `[nIn, nOut]`. */
+  readonly weight: Float32Array;
+  /** `[nOut]`. */
+  readonly bias: Float32Array;
+  /** Input width. */
+  readonly nIn: number;
+  /** Output width. */
+  readonly nOut: number;
+}
+
 /** A trained clustering head: the lowest-loss of the heads, and all heads' losses. */
 export interface ScanFit {
   /** Input width. */
@@ -182,10 +202,8 @@ export interface ScanFit {
   readonly mean: Float64Array;
   /** See `mean`. */
   readonly std: Float64Array;
-  /** The chosen head's weight, row-major `[dim, clusters]`. */
-  readonly weight: Float32Array;
-  /** The chosen head's bias, `[clusters]`. */
-  readonly bias: Float32Array;
+  /** The chosen head's layers, input first, with a ReLU between consecutive ones. */
+  readonly layers: HeadLayer[];
   /** Index of the chosen head. */
   readonly best: number;
   /** Every head's loss over the last epoch. */
@@ -245,15 +263,29 @@ export async function trainScanHeads(
   const standardizer = fitStandardizer(l2Normalize(x, n, dim), n, dim);
   const input = headInput(x, n, dim, standardizer);
 
+  const hidden = options.hidden ?? 0;
+  const views = options.views ?? [];
+  for (const [v, view] of views.entries()) checkMatrix(view, n, dim, `trainScanHeads view ${v}`);
   const g = new Graph(options.backend);
-  // All heads as one layer: one matrix product, and the columns of head h are its own.
-  const layer = new Linear(g, rng, "scan.head", dim, heads * clusters);
-  const optimizer = new Optimizer(g, layer.params(), {
+  const heads_: Linear[][] = Array.from({ length: heads }, (_, h) =>
+    hidden > 0
+      ? [
+        new Linear(g, rng, `scan.head${h}.0`, dim, hidden),
+        new Linear(g, rng, `scan.head${h}.1`, hidden, clusters),
+      ]
+      : [new Linear(g, rng, `scan.head${h}`, dim, clusters)]);
+  const params = heads_.flat().flatMap((l) => l.params());
+  const optimizer = new Optimizer(g, params, {
     ...DEFAULT_OPTIMIZER,
     name: "adam",
     weightDecay: options.weightDecay ?? 1e-4,
   });
-  const all = g.keep(g.constant(input, [n, dim]));
+  const stacked = new Float32Array(n * dim * (1 + views.length));
+  stacked.set(input);
+  views.forEach((view, v) => stacked.set(headInput(view, n, dim, standardizer), (v + 1) * n * dim));
+  const all = g.keep(g.constant(stacked, [n * (1 + views.length), dim]));
+  const forward = (layers: Linear[], x: Tensor) =>
+    layers.reduce((y, layer, l) => layer.forward(l > 0 ? F.relu(y) : y), x);
   const stepsPerEpoch = Math.ceil(n / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   const sums = new Float64Array(heads * 3);
@@ -271,16 +303,18 @@ export async function trainScanHeads(
         const b = rows.length;
         const pairs = new Int32Array(2 * b);
         for (let i = 0; i < b; i++) {
-          pairs[i] = rows[i];
-          pairs[b + i] = neighbours[rows[i] * k + rng.int(k)];
+          // With views, each side is a random one of the 1 + views.length versions of its image.
+          pairs[i] = rng.int(1 + views.length) * n + rows[i];
+          pairs[b + i] = rng.int(1 + views.length) * n + neighbours[rows[i] * k + rng.int(k)];
         }
         const values = await g.tidy(async () => {
-          const logits = layer.forward(F.gather(all, pairs));
+          const x = F.gather(all, pairs);
           const parts: Tensor[] = [];
           let total: Tensor | undefined;
           for (let h = 0; h < heads; h++) {
-            const anchor = F.slice(logits, [0, h * clusters], [b, clusters]);
-            const neighbour = F.slice(logits, [b, h * clusters], [b, clusters]);
+            const logits = forward(heads_[h], x);
+            const anchor = F.slice(logits, [0, 0], [b, clusters]);
+            const neighbour = F.slice(logits, [b, 0], [b, clusters]);
             const loss = scanLoss(anchor, neighbour, entropyWeight);
             total = total ? F.add(total, loss.total) : loss.total;
             parts.push(
@@ -289,7 +323,7 @@ export async function trainScanHeads(
               F.reshape(loss.entropy, [1]),
             );
           }
-          const grads = g.backward(total!, layer.params().map((p) => p.value));
+          const grads = g.backward(total!, params.map((p) => p.value));
           await optimizer.update(grads, lr);
           return await g.noGrad(() => F.concat(parts, 0)).read();
         });
@@ -313,32 +347,29 @@ export async function trainScanHeads(
     }));
     let best = 0;
     for (let h = 1; h < heads; h++) if (headLosses[h].loss < headLosses[best].loss) best = h;
-    const w = await layer.weight.value.read();
-    const bias = await layer.bias!.value.read();
-    const weight = new Float32Array(dim * clusters);
-    for (let r = 0; r < dim; r++) {
-      weight.set(
-        w.subarray(
-          r * heads * clusters + best * clusters,
-          r * heads * clusters + (best + 1) * clusters,
-        ),
-        r * clusters,
-      );
+    const layers: HeadLayer[] = [];
+    for (const layer of heads_[best]) {
+      const [nIn, nOut] = layer.weight.value.shape;
+      layers.push({
+        weight: await layer.weight.value.read(),
+        bias: await layer.bias!.value.read(),
+        nIn,
+        nOut,
+      });
     }
     return {
       dim,
       clusters,
       mean: standardizer.mean,
       std: standardizer.std,
-      weight,
-      bias: bias.slice(best * clusters, (best + 1) * clusters),
+      layers,
       best,
       heads: headLosses,
       epochs: epochsDone,
     };
   } finally {
     optimizer.dispose();
-    for (const p of layer.params()) g.dispose(p.value);
+    for (const p of params) g.dispose(p.value);
     g.dispose(all);
   }
 }
@@ -357,14 +388,18 @@ export function predictClusters(fit: ScanFit, x: Float32Array, n: number): Clust
   const input = headInput(x, n, dim, fit);
   const assignments = new Int32Array(n);
   const confidence = new Float32Array(n);
-  const logits = new Float64Array(clusters);
   for (let i = 0; i < n; i++) {
-    for (let c = 0; c < clusters; c++) logits[c] = fit.bias[c];
-    for (let d = 0; d < dim; d++) {
-      const v = input[i * dim + d];
-      if (v === 0) continue;
-      for (let c = 0; c < clusters; c++) logits[c] += v * fit.weight[d * clusters + c];
+    let a: Float64Array = Float64Array.from(input.subarray(i * dim, (i + 1) * dim));
+    for (const [l, layer] of fit.layers.entries()) {
+      const out = Float64Array.from(layer.bias);
+      for (let d = 0; d < layer.nIn; d++) {
+        const v = l > 0 ? Math.max(0, a[d]) : a[d];
+        if (v === 0) continue;
+        for (let c = 0; c < layer.nOut; c++) out[c] += v * layer.weight[d * layer.nOut + c];
+      }
+      a = out;
     }
+    const logits = a;
     let best = 0;
     for (let c = 1; c < clusters; c++) if (logits[c] > logits[best]) best = c;
     let z = 0;
@@ -464,7 +499,7 @@ export async function scanRepresentation(
       seed,
       onProgress: (p) =>
         options.onStage?.(
-          `heads (seed ${seed}) loss ${p.loss.toFixed(3)}`,
+          `heads seed ${seed}, loss ${p.loss.toFixed(3)}`,
           (s + p.step / p.totalSteps) / seeds.length,
         ),
     });
