@@ -45,7 +45,6 @@ import {
   makeViews,
 } from "@simclr/data";
 import {
-  evaluateKMeans,
   evaluateRepresentation,
   type LabelledFeatures,
   type RepresentationResult,
@@ -71,7 +70,8 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
   --limit N            use only the first N train and N/5 test images (quick checks; default all)
   --cluster            also run SCAN clustering on every representation (see deno task cluster)
-  --cluster-only       only k-means (if not in results.json yet) and SCAN: deno task cluster
+  --cluster-only       only SCAN, added to results.json (what is not in it yet is evaluated first,
+                       without t-SNE): deno task cluster
   --cluster-k N        SCAN: neighbours mined per train image (default 20)
   --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
   --head-epochs N      SCAN: epochs over the train set (default 30)
@@ -185,15 +185,10 @@ function parseFlags(args: string[]): EvalFlags | "help" {
   };
 }
 
-/** A `variants[]` entry; `deno task cluster` alone measures no probe or kNN. */
-type VariantEntry =
-  & Omit<RepresentationResult, "probe" | "knn">
-  & Partial<Pick<RepresentationResult, "probe" | "knn">>;
-
 /** An existing `results.json`, or undefined when there is none. */
 async function readResults(
   path: string,
-): Promise<{ variants?: VariantEntry[]; [key: string]: unknown } | undefined> {
+): Promise<{ variants?: RepresentationResult[]; [key: string]: unknown } | undefined> {
   let text;
   try {
     text = await Deno.readTextFile(path);
@@ -211,7 +206,7 @@ async function readResults(
 }
 
 /** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
-function printScan(results: VariantEntry[], classNames: string[]): void {
+function printScan(results: RepresentationResult[], classNames: string[]): void {
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
   const spread = (xs: number[], f: (v: number) => string) => {
     const m = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -480,7 +475,7 @@ async function main(): Promise<number> {
   // deno task cluster keeps what evaluate measured and adds SCAN beside it.
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
-  const results: VariantEntry[] = [];
+  const results: RepresentationResult[] = [];
   const scan = async (
     train: LabelledFeatures,
     test: LabelledFeatures,
@@ -524,15 +519,15 @@ async function main(): Promise<number> {
     const test = { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest };
     if (flags.clusterOnly) {
       const old = previous?.variants?.find((r) => r.name === v.name);
-      const result: VariantEntry = old ?? {
-        name: v.name,
-        dim: f.dim,
-        kmeans: await evaluateKMeans(train, test, f.dim, {
-          backend: chosen.backend,
-          seed: config.seed,
-          onStage: (s, fr) => onStage(`${v.name}: ${s}`, fr),
-        }),
-      };
+      // A representation not evaluated yet gets the protocol first (without t-SNE), so every
+      // entry of results.json has the same fields.
+      const result = old ?? await evaluateRepresentation(v.name, train, test, f.dim, {
+        backend: chosen.backend,
+        probe: flags.probe,
+        tsnePoints: 0,
+        seed: config.seed,
+        onStage,
+      });
       result.scan = await scan(train, test, f.dim, v.name, index, onStage);
       bar?.finish();
       results.push(result);
@@ -581,11 +576,10 @@ async function main(): Promise<number> {
   };
   await writeJsonAtomic(outPath, previous ? { ...previous, variants: results } : document);
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
-  const maybe = (v: number | undefined) => (v === undefined ? "      –" : pct(v));
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {
     console.log(
-      `${r.name.padEnd(16)} ${maybe(r.probe?.testAccuracy)}  ${maybe(r.knn?.accuracy)}        ${
+      `${r.name.padEnd(16)} ${pct(r.probe.testAccuracy)}  ${pct(r.knn.accuracy)}        ${
         r.kmeans.nmi.toFixed(3)
       }  ` +
         `${r.kmeans.ari.toFixed(3)}  ${pct(r.kmeans.accuracy)}`,
