@@ -574,7 +574,14 @@ async function main(): Promise<number> {
     classNames: data.classNames,
     variants: results,
   };
-  await writeJsonAtomic(outPath, previous ? { ...previous, variants: results } : document);
+  // deno task cluster replaces the representations it ran and keeps the others as they were.
+  const merged = previous?.variants
+    ? [
+      ...previous.variants.map((old) => results.find((r) => r.name === old.name) ?? old),
+      ...results.filter((r) => !previous.variants!.some((old) => old.name === r.name)),
+    ]
+    : results;
+  await writeJsonAtomic(outPath, previous ? { ...previous, variants: merged } : document);
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {
