@@ -79,6 +79,7 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --hidden N           SCAN: hidden ReLU layer width of the heads, 0 for linear heads (default 0)
   --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
   --entropy-weight W   SCAN: weight of the entropy term (default 5)
+  --self-label         SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)
   --max-minutes M      SCAN: time budget for the heads' training, all variants (default none)
   --help               this text`;
 
@@ -99,6 +100,7 @@ interface EvalFlags {
   headEpochs: number;
   seeds: number[];
   views: number;
+  selfLabel: boolean;
   hidden: number;
   entropyWeight: number;
   maxMinutes: number;
@@ -124,6 +126,7 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       "head-epochs": { type: "string", default: "30" },
       seeds: { type: "string", default: "0" },
       views: { type: "string", default: "2" },
+      "self-label": { type: "boolean", default: false },
       hidden: { type: "string", default: "0" },
       "entropy-weight": { type: "string", default: "5" },
       "max-minutes": { type: "string", default: "0" },
@@ -157,6 +160,9 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     }
     return x;
   };
+  if (values["self-label"] && values.views === "0") {
+    throw new Error("--self-label trains on augmented views; give --views 1 or more");
+  }
   if (!values.run === !values.checkpoint) {
     throw new Error("give exactly one of --run DIR or --checkpoint FILE");
   }
@@ -178,6 +184,7 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     heads: positive("heads", values.heads!),
     headEpochs: positive("head-epochs", values["head-epochs"]!),
     views: count("views", values.views!),
+    selfLabel: values["self-label"]!,
     hidden: count("hidden", values.hidden!),
     seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
     entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
@@ -223,6 +230,7 @@ function printScan(results: RepresentationResult[], classNames: string[]): void 
       );
     row(`${r.name} k-means`, r.kmeans);
     if (r.scan) row(`${r.name} SCAN (k=${r.scan.k}, ${r.scan.epochs} epochs)`, r.scan);
+    if (r.scan?.selfLabel) row(`${r.name} SCAN + self-label`, r.scan.selfLabel);
   }
   for (const r of results) {
     const s = r.scan;
@@ -493,6 +501,7 @@ async function main(): Promise<number> {
       backend: chosen.backend,
       views,
       hidden: flags.hidden,
+      selfLabel: flags.selfLabel,
       k: flags.clusterK,
       heads: flags.heads,
       epochs: flags.headEpochs,

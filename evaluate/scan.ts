@@ -374,6 +374,148 @@ export async function trainScanHeads(
   }
 }
 
+/** Options of {@linkcode selfLabel}. */
+export interface SelfLabelOptions {
+  /** Runs the head's forward, backward and update. */
+  readonly backend: Backend;
+  /** Features of augmented views (each `[n, dim]`); the loss is taken on these. At least one. */
+  readonly views: readonly Float32Array[];
+  /** Probability above which a prediction becomes a pseudo-label (default 0.99, as SCAN). */
+  readonly threshold?: number;
+  /** Epochs (default 10). */
+  readonly epochs?: number;
+  /** Rows per step (default 256). */
+  readonly batchSize?: number;
+  /** Adam learning rate (default 1e-4). */
+  readonly lr?: number;
+  /** Seed of the batches. */
+  readonly seed?: number;
+  /** `performance.now()` time after which no new epoch starts. */
+  readonly deadline?: number;
+  /** Called after every step. */
+  readonly onProgress?: (p: ScanProgress) => void;
+}
+
+/** What {@linkcode selfLabel} returns: the fine-tuned head and how many rows were confident. */
+export interface SelfLabelFit {
+  /** The head after self-labelling. */
+  readonly fit: ScanFit;
+  /** Share of train rows above the threshold at the start of each epoch. */
+  readonly confident: number[];
+  /** Epochs completed. */
+  readonly epochs: number;
+}
+
+/**
+ * SCAN's self-labelling step on a frozen encoder: each epoch, the rows whose prediction on the
+ * un-augmented features passes `threshold` take that cluster as their label, and the head is
+ * trained with class-balanced cross-entropy on the features of an augmented view of them (SCAN's
+ * strong augmentation; the SimCLR augmentations here).
+ */
+export async function selfLabel(
+  start: ScanFit,
+  x: Float32Array,
+  n: number,
+  options: SelfLabelOptions,
+): Promise<SelfLabelFit> {
+  const { dim, clusters } = start;
+  checkMatrix(x, n, dim, "selfLabel features");
+  if (options.views.length === 0) throw new Error("selfLabel: needs augmented views (--views ≥ 1)");
+  for (const [v, view] of options.views.entries()) checkMatrix(view, n, dim, `selfLabel view ${v}`);
+  const threshold = options.threshold ?? 0.99;
+  const epochs = options.epochs ?? 10;
+  const batchSize = Math.min(options.batchSize ?? 256, n);
+  const lr = options.lr ?? 1e-4;
+  const rng = new Rng(options.seed ?? 0);
+  const g = new Graph(options.backend);
+  const layers = start.layers.map((l, i) => {
+    const layer = new Linear(g, rng, `selflabel.${i}`, l.nIn, l.nOut);
+    for (const [p, values] of [[layer.weight, l.weight], [layer.bias!, l.bias]] as const) {
+      g.dispose(p.value);
+      p.value = g.keep(g.variable(values, [...p.value.shape]));
+    }
+    return layer;
+  });
+  const params = layers.flatMap((l) => l.params());
+  const optimizer = new Optimizer(g, params, { ...DEFAULT_OPTIMIZER, name: "adam" });
+  const stacked = new Float32Array(n * dim * options.views.length);
+  options.views.forEach((view, v) => stacked.set(headInput(view, n, dim, start), v * n * dim));
+  const all = g.keep(g.constant(stacked, [n * options.views.length, dim]));
+  const current = async (): Promise<ScanFit> => {
+    const out: HeadLayer[] = [];
+    for (const l of layers) {
+      out.push({
+        weight: await l.weight.value.read(),
+        bias: await l.bias!.value.read(),
+        nIn: l.weight.value.shape[0],
+        nOut: l.weight.value.shape[1],
+      });
+    }
+    return { ...start, layers: out };
+  };
+  const confident: number[] = [];
+  let step = 0;
+  let epochsDone = 0;
+  try {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      if (options.deadline !== undefined && epoch > 0 && performance.now() > options.deadline) {
+        break;
+      }
+      const prediction = predictClusters(await current(), x, n);
+      const rows: number[] = [];
+      const counts = new Float64Array(clusters);
+      for (let i = 0; i < n; i++) {
+        if (prediction.confidence[i] > threshold) {
+          rows.push(i);
+          counts[prediction.assignments[i]]++;
+        }
+      }
+      confident.push(rows.length / n);
+      if (rows.length === 0) break;
+      // Class balancing as SCAN: weight 1 / (share of the confident rows in that cluster).
+      const weights = Array.from(counts, (c) => (c > 0 ? rows.length / c : 0));
+      rng.shuffle(rows);
+      const steps = Math.ceil(rows.length / batchSize);
+      for (let s = 0; s < steps; s++) {
+        const batch = rows.slice(s * batchSize, (s + 1) * batchSize);
+        const b = batch.length;
+        const picks = Int32Array.from(batch, (i) => rng.int(options.views.length) * n + i);
+        const target = new Float32Array(b * clusters);
+        let weightSum = 0;
+        batch.forEach((i, r) => {
+          const c = prediction.assignments[i];
+          target[r * clusters + c] = weights[c];
+          weightSum += weights[c];
+        });
+        const loss = await g.tidy(async () => {
+          let y = F.gather(all, picks);
+          layers.forEach((layer, l) => (y = layer.forward(l > 0 ? F.relu(y) : y)));
+          const logProb = F.sub(y, F.logSumExp(y, 1));
+          // Weighted mean cross-entropy: −Σ w_i log p_i[c_i] / Σ w_i.
+          const ce = F.scale(
+            F.neg(F.sum(F.mul(logProb, g.constant(target, [b, clusters])))),
+            1 / weightSum,
+          );
+          const grads = g.backward(ce, params.map((p) => p.value));
+          await optimizer.update(grads, lr);
+          return await ce.item();
+        });
+        if (!Number.isFinite(loss)) {
+          throw new Error(`self-labelling loss became ${loss}; try a lower learning rate`);
+        }
+        step++;
+        options.onProgress?.({ step, totalSteps: epochs * steps, epoch: epoch + 1, loss });
+      }
+      epochsDone++;
+    }
+    return { fit: await current(), confident, epochs: epochsDone };
+  } finally {
+    optimizer.dispose();
+    for (const p of params) g.dispose(p.value);
+    g.dispose(all);
+  }
+}
+
 /** Cluster assignments of a set of rows under a trained head. */
 export interface ClusterPrediction {
   /** Most probable cluster per row. */
@@ -448,6 +590,17 @@ export interface ScanResult extends ClusterScores {
   topConfidence: number[][];
   /** Wall-clock seconds of mining, training and scoring. */
   seconds: number;
+  /** After SCAN's self-labelling step (when run): the first seed's scores, and every seed's. */
+  selfLabel?: ClusterScores & {
+    /** Confidence threshold. */
+    threshold: number;
+    /** Share of train rows above it at the start of each epoch (first seed). */
+    confident: number[];
+    /** Epochs completed (first seed). */
+    epochs: number;
+    /** Test scores per head seed. */
+    seeds: { seed: number; nmi: number; ari: number; accuracy: number }[];
+  };
 }
 
 /** Options of {@linkcode scanRepresentation}. */
@@ -460,6 +613,12 @@ export interface ScanRepresentationOptions extends Omit<ScanOptions, "seed" | "o
   readonly seeds?: readonly number[];
   /** Confident test images kept per cluster (default 10). */
   readonly topImages?: number;
+  /** Run the self-labelling step after SCAN (needs `views`). */
+  readonly selfLabel?: boolean;
+  /** Self-labelling confidence threshold (default 0.99). */
+  readonly threshold?: number;
+  /** Self-labelling epochs (default 10). */
+  readonly selfLabelEpochs?: number;
   /** Progress: a stage name and the fraction done. */
   readonly onStage?: (stage: string, fraction: number) => void;
 }
@@ -493,10 +652,19 @@ export async function scanRepresentation(
 
   let first: { fit: ScanFit; prediction: ClusterPrediction; scores: ClusterScores } | undefined;
   const perSeed: ScanResult["seeds"] = [];
+  let firstSelf: { scores: ClusterScores; confident: number[]; epochs: number } | undefined;
+  const selfSeeds: NonNullable<ScanResult["selfLabel"]>["seeds"] = [];
   for (const [s, seed] of seeds.entries()) {
+    // The time left is shared equally by the seeds still to run, 60/40 between the two steps.
+    const share = options.deadline === undefined
+      ? undefined
+      : (options.deadline - performance.now()) / (seeds.length - s);
     const fit = await trainScanHeads(train.x, train.n, dim, neighbours, k, {
       ...options,
       seed,
+      deadline: share === undefined
+        ? undefined
+        : performance.now() + share * (options.selfLabel ? 0.6 : 1),
       onProgress: (p) =>
         options.onStage?.(
           `heads seed ${seed}, loss ${p.loss.toFixed(3)}`,
@@ -513,6 +681,30 @@ export async function scanRepresentation(
       loss: fit.heads[fit.best].loss,
     });
     first ??= { fit, prediction, scores };
+    if (options.selfLabel) {
+      const refined = await selfLabel(fit, train.x, train.n, {
+        backend: options.backend,
+        views: options.views ?? [],
+        threshold: options.threshold,
+        epochs: options.selfLabelEpochs,
+        seed,
+        deadline: share === undefined
+          ? undefined
+          : options.deadline! - share * (seeds.length - s - 1),
+        onProgress: (p) =>
+          options.onStage?.(
+            `self-label seed ${seed}, loss ${p.loss.toFixed(3)}`,
+            (s + p.step / p.totalSteps) / seeds.length,
+          ),
+      });
+      const labelled = scoreClusters(
+        predictClusters(refined.fit, test.x, test.n).assignments,
+        test.labels,
+        clusters,
+      );
+      selfSeeds.push({ seed, nmi: labelled.nmi, ari: labelled.ari, accuracy: labelled.accuracy });
+      firstSelf ??= { scores: labelled, confident: refined.confident, epochs: refined.epochs };
+    }
   }
   const { fit, prediction, scores } = first!;
   const top = mostConfident(prediction, clusters, options.topImages ?? 10);
@@ -531,5 +723,16 @@ export async function scanRepresentation(
       rows.map((i) => Math.round(prediction.confidence[i] * 1e4) / 1e4)
     ),
     seconds: (performance.now() - t0) / 1000,
+    ...(firstSelf
+      ? {
+        selfLabel: {
+          ...firstSelf.scores,
+          threshold: options.threshold ?? 0.99,
+          confident: firstSelf.confident,
+          epochs: firstSelf.epochs,
+          seeds: selfSeeds,
+        },
+      }
+      : {}),
   };
 }

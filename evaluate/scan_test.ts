@@ -7,6 +7,7 @@ import {
   neighbourPurity,
   predictClusters,
   scanRepresentation,
+  selfLabel,
   trainScanHeads,
 } from "./scan.ts";
 import { gaussianBlobs } from "./test_data.ts";
@@ -143,4 +144,59 @@ Deno.test("mostConfident: per cluster, the most confident rows first", () => {
     2,
   );
   assert.deepEqual(top, [[2, 3], [4, 1], []]);
+});
+
+Deno.test("self-labelling keeps the clusters of separated blobs and trains on confident rows", async () => {
+  const { d, train, test } = blobData();
+  const backend = createRefBackend();
+  const rng = new Rng(3);
+  const views = [0, 1].map(() => train.x.map((v) => v + 0.05 * rng.normal()));
+  const scored = await scanRepresentation(train, test, d, {
+    backend,
+    clusters: 4,
+    heads: 2,
+    epochs: 10,
+    batchSize: 64,
+    lr: 0.01,
+    k: 5,
+    views,
+    selfLabel: true,
+    threshold: 0.9,
+    selfLabelEpochs: 3,
+  });
+  const labelled = scored.selfLabel!;
+  assert.equal(labelled.epochs, 3);
+  assert.equal(labelled.confident.length, 3);
+  // Separated blobs: most rows are confident and self-labelling keeps the perfect clustering.
+  assert.ok(labelled.confident[0] > 0.5, `confident ${labelled.confident}`);
+  assert.ok(labelled.accuracy > 0.97, `ACC ${labelled.accuracy}`);
+  assert.equal(labelled.seeds.length, 1);
+  await assert.rejects(
+    () => selfLabel(trainFitStub(d), train.x, train.n, { backend, views: [] }),
+    /needs augmented views/,
+  );
+});
+
+/** A linear head of zeros: every row gets probability 1/4 for each cluster. */
+function trainFitStub(d: number) {
+  return {
+    dim: d,
+    clusters: 4,
+    mean: new Float64Array(d),
+    std: new Float64Array(d).fill(1),
+    layers: [{ weight: new Float32Array(d * 4), bias: new Float32Array(4), nIn: d, nOut: 4 }],
+    best: 0,
+    heads: [],
+    epochs: 0,
+  };
+}
+
+Deno.test("self-labelling with no confident row stops at once", async () => {
+  const { d, train } = blobData();
+  const result = await selfLabel(trainFitStub(d), train.x, train.n, {
+    backend: createRefBackend(),
+    views: [train.x],
+  });
+  assert.deepEqual(result.confident, [0]);
+  assert.equal(result.epochs, 0);
 });
