@@ -324,6 +324,7 @@ function clusteringTable(variants: VariantResult[]): string {
     const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
     return `${f(m)} ± ${f(sd)}`;
   };
+  const selfLabelled = variants.some((v) => v.scan?.selfLabel);
   const rows = variants.map((v) => {
     const seeds = v.scan?.seeds ?? [];
     const spreadCell = seeds.length > 1
@@ -333,11 +334,17 @@ function clusteringTable(variants: VariantResult[]): string {
       : "<td>–</td>";
     return `<tr><th scope="row"><span class="swatch" style="background:${
       variantColor(v.name)
-    }"></span>${escapeHtml(variantLabel(v.name))}</th>${cells(v.kmeans)}${
-      cells(v.scan)
+    }"></span>${escapeHtml(variantLabel(v.name))}</th>${cells(v.kmeans)}${cells(v.scan)}${
+      selfLabelled ? cells(v.scan?.selfLabel) : ""
     }${spreadCell}</tr>`;
   });
-  return `<table class="numbers clustering"><caption>Clustering of the test set: k-means vs SCAN (frozen features; SCAN's self-labelling step not run)</caption><thead><tr><th scope="col">Representation</th><th scope="col">k-means ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC / NMI over head seeds</th></tr></thead><tbody>${
+  return `<table class="numbers clustering"><caption>Clustering of the test set: k-means vs SCAN${
+    selfLabelled ? " vs SCAN + self-labelling" : " (self-labelling not run)"
+  }, on frozen features</caption><thead><tr><th scope="col">Representation</th><th scope="col">k-means ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>${
+    selfLabelled
+      ? '<th scope="col">+ self-label ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>'
+      : ""
+  }<th scope="col">SCAN ACC / NMI over head seeds</th></tr></thead><tbody>${
     rows.join("")
   }</tbody></table>`;
 }

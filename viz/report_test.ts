@@ -279,6 +279,11 @@ Deno.test("SCAN results add the clustering table, purity curve, SCAN contingency
   const mean = accs.reduce((a, b) => a + b) / 3;
   assert.ok(html.includes(`${formatPercent(mean)} ± ${formatPercent(0.01)}`));
   assert.ok(html.includes("(3 seeds)"));
+  // Self-labelling: its column, filled for SimCLR and "–" for the others.
+  assert.ok(html.includes("+ self-label ACC"));
+  assert.ok(html.includes(`<td>${formatPercent(simclr.scan!.selfLabel!.accuracy)}</td>`));
+  assert.ok(html.includes(`<td>${simclr.scan!.selfLabel!.nmi.toFixed(3)}</td>`));
+  assert.equal(count(html, "<td>–</td><td>–</td><td>–</td>"), 2);
 });
 
 Deno.test("SCAN charts reject bad input with the field named", () => {

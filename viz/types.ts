@@ -101,6 +101,8 @@ export interface ScanResult extends KMeansResult {
   seeds?: { seed: number; accuracy: number; nmi: number; ari: number }[];
   /** Per cluster, indices of the test images it is most confident about. */
   topImages?: number[][];
+  /** Scores after SCAN's self-labelling step, when it ran. */
+  selfLabel?: { accuracy: number; nmi: number; ari: number };
 }
 
 /** One row of the SCAN cluster image grid. */
