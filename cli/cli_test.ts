@@ -60,8 +60,40 @@ Deno.test("train → evaluate → report on a fixture writes results.json and re
   assert.equal(results.variants[0].tsne.points.length, 2 * tsneCount);
   assert.equal(results.variants[0].pca.points.length, 40);
 
+  // deno task cluster: SCAN added to the simclr entry; what evaluate measured stays.
+  const cluster = await run("./evaluate.ts", [
+    "--cluster-only",
+    `--run=${out}`,
+    "--backend=ref",
+    "--limit=100",
+    "--baselines=none",
+    "--cluster-k=5",
+    "--heads=2",
+    "--head-epochs=2",
+    "--views=1",
+    "--seeds=0,1",
+  ]);
+  assert.equal(cluster.code, 0, cluster.out);
+  assert.match(cluster.out, /simclr SCAN \(k=5, 2 epochs\)\s+[\d.]+%/);
+  const clustered = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
+  assert.deepEqual(clustered.variants.map((v: { name: string }) => v.name), [
+    "simclr",
+    "raw-pixels",
+    "random-encoder",
+  ]);
+  assert.deepEqual(clustered.variants[0].probe, results.variants[0].probe);
+  const scan = clustered.variants[0].scan;
+  assert.equal(scan.contingency.flat().reduce((a: number, b: number) => a + b, 0), 20);
+  assert.deepEqual(scan.seeds.map((s: { seed: number }) => s.seed), [0, 1]);
+  assert.equal(scan.neighbourPurity.length, 50);
+  assert.equal(scan.topImages.flat().length, 20);
+  assert.equal(clustered.variants[1].scan, undefined);
+
   const report = await run("./report.ts", [`--run=${out}`]);
   assert.equal(report.code, 0, report.out);
+  for (const svg of ["scan-contingency.svg", "neighbour-purity.svg", "scan-clusters.svg"]) {
+    checkWellFormedXml(await Deno.readTextFile(join(out, svg)));
+  }
   const html = await Deno.readTextFile(join(out, "report.html"));
   checkWellFormedXml(await Deno.readTextFile(join(out, "tsne-simclr.svg")));
   assert.match(html, /SimCLR/);
@@ -76,6 +108,12 @@ Deno.test("evaluate and report refuse bad input with the flag or file named", as
   const badProbe = await run("./evaluate.ts", ["--run=x", "--probe=tree"]);
   assert.equal(badProbe.code, 2);
   assert.match(badProbe.out, /--probe must be one of logistic, svm; got "tree"/);
+  const badHeads = await run("./evaluate.ts", ["--run=x", "--cluster-only", "--heads=0"]);
+  assert.equal(badHeads.code, 2);
+  assert.match(badHeads.out, /--heads must be an integer ≥ 1; got "0"/);
+  const badWeight = await run("./evaluate.ts", ["--run=x", "--entropy-weight=-1"]);
+  assert.equal(badWeight.code, 2);
+  assert.match(badWeight.out, /--entropy-weight must be a number ≥ 0; got "-1"/);
   const missing = await run("./evaluate.ts", ["--checkpoint=/nonexistent/c.ckpt"]);
   assert.equal(missing.code, 1);
   assert.match(missing.out, /\/nonexistent\/c\.ckpt: no such checkpoint/);

@@ -15,8 +15,12 @@
  *     kmeans: { nmi, ari, accuracy, contingency: number[10][10] (cluster × class),
  *               matchedOrder: number[10] (cluster matched to each class), inertia },
  *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
- *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl } }] }
+ *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl },
+ *     scan?: ScanResult (evaluate/scan.ts: nmi, ari, accuracy, contingency, matchedOrder,
+ *            neighbourPurity, seeds, topImages, …) }] }
  * ```
+ * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
+ * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
  * Accuracies are fractions in [0, 1].
  *
  * @module
@@ -39,7 +43,12 @@ import {
   ensureCifar10,
   loadCifar10,
 } from "@simclr/data";
-import { evaluateRepresentation, type RepresentationResult } from "@simclr/evaluate";
+import {
+  evaluateRepresentation,
+  type LabelledFeatures,
+  type RepresentationResult,
+  scanRepresentation,
+} from "@simclr/evaluate";
 import {
   BACKENDS_WITHOUT_ENGINES,
   loadCheckpoint,
@@ -55,6 +64,7 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
+import { augmentedTrainImages, printScan, readResults } from "./cluster_helpers.ts";
 
 const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
@@ -66,6 +76,18 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --baselines LIST     comma list of raw-pixels,random-encoder, or none (default both)
   --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
   --limit N            use only the first N train and N/5 test images (quick checks; default all)
+  --cluster            also run SCAN clustering on every representation (see deno task cluster)
+  --cluster-only       only SCAN, added to results.json (what is not in it yet is evaluated first,
+                       without t-SNE): deno task cluster
+  --cluster-k N        SCAN: neighbours mined per train image (default 20)
+  --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
+  --head-epochs N      SCAN: epochs over the train set (default 30)
+  --views N            SCAN: augmented views of every train image encoded for the heads (default 2)
+  --hidden N           SCAN: hidden ReLU layer width of the heads, 0 for linear heads (default 0)
+  --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
+  --entropy-weight W   SCAN: weight of the entropy term (default 5)
+  --self-label         SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)
+  --max-minutes M      SCAN: stop training heads when the command has run M minutes (default none)
   --help               this text`;
 
 interface EvalFlags {
@@ -78,6 +100,17 @@ interface EvalFlags {
   baselines: string[];
   tsnePoints: number;
   limit: number;
+  cluster: boolean;
+  clusterOnly: boolean;
+  clusterK: number;
+  heads: number;
+  headEpochs: number;
+  seeds: number[];
+  views: number;
+  selfLabel: boolean;
+  hidden: number;
+  entropyWeight: number;
+  maxMinutes: number;
 }
 
 function parseFlags(args: string[]): EvalFlags | "help" {
@@ -93,6 +126,17 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       baselines: { type: "string", default: "raw-pixels,random-encoder" },
       "tsne-points": { type: "string", default: "5000" },
       limit: { type: "string", default: "0" },
+      cluster: { type: "boolean", default: false },
+      "cluster-only": { type: "boolean", default: false },
+      "cluster-k": { type: "string", default: "20" },
+      heads: { type: "string", default: "5" },
+      "head-epochs": { type: "string", default: "30" },
+      seeds: { type: "string", default: "0" },
+      views: { type: "string", default: "2" },
+      "self-label": { type: "boolean", default: false },
+      hidden: { type: "string", default: "0" },
+      "entropy-weight": { type: "string", default: "5" },
+      "max-minutes": { type: "string", default: "0" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -111,6 +155,21 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     }
     return n;
   };
+  const positive = (flag: string, v: string) => {
+    const n = count(flag, v);
+    if (n < 1) throw new Error(`--${flag} must be an integer ≥ 1; got "${v}"`);
+    return n;
+  };
+  const nonNegative = (flag: string, v: string) => {
+    const x = Number(v);
+    if (v.trim() === "" || !Number.isFinite(x) || x < 0) {
+      throw new Error(`--${flag} must be a number ≥ 0; got "${v}"`);
+    }
+    return x;
+  };
+  if (values["self-label"] && values.views === "0") {
+    throw new Error("--self-label trains on augmented views; give --views 1 or more");
+  }
   if (!values.run === !values.checkpoint) {
     throw new Error("give exactly one of --run DIR or --checkpoint FILE");
   }
@@ -129,6 +188,17 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     baselines,
     tsnePoints: count("tsne-points", values["tsne-points"]!),
     limit: count("limit", values.limit!),
+    cluster: values.cluster! || values["cluster-only"]!,
+    clusterOnly: values["cluster-only"]!,
+    clusterK: positive("cluster-k", values["cluster-k"]!),
+    heads: positive("heads", values.heads!),
+    headEpochs: positive("head-epochs", values["head-epochs"]!),
+    views: count("views", values.views!),
+    selfLabel: values["self-label"]!,
+    hidden: count("hidden", values.hidden!),
+    seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
+    entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
+    maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
   };
 }
 
@@ -299,13 +369,47 @@ async function main(): Promise<number> {
     for (const b of model.buffers()) g.dispose(b.value);
     return { train, test, dim: model.featureDim };
   };
+  // SCAN's augmented views of the train images (uint8, like the originals), made once.
+  let augmented: Uint8Array[] | undefined;
+  const trainViews = () => {
+    if (flags.views === 0) return [];
+    if (augmented) return augmented;
+    augmented = augmentedTrainImages(data.train.images, nTrain, flags.views, config.seed + 7, {
+      cropScale: [config.cropScale ?? 0.08, 1],
+    });
+    return augmented;
+  };
+  const encodeViews = async (seed: number, trained: boolean) => {
+    const images = trainViews();
+    if (images.length === 0) return [];
+    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    if (trained) loadWeights(g, model, ckpt, ckptPath);
+    const bar = new ProgressBar({ total: nTrain * images.length, label: "encode views" });
+    const out = [];
+    for (const [v, view] of images.entries()) {
+      out.push(
+        await encodeImages(model, view, {
+          mean: CIFAR10_MEAN,
+          std: CIFAR10_STD,
+          onProgress: (d) => bar.update(v * nTrain + d),
+        }),
+      );
+    }
+    bar.finish();
+    for (const p of model.params()) g.dispose(p.value);
+    for (const b of model.buffers()) g.dispose(b.value);
+    return out;
+  };
 
   const variants: {
     name: string;
     get: () => Promise<{ train: Float32Array; test: Float32Array; dim: number }>;
+    /** Features of the augmented train views, for SCAN. */
+    views: () => Promise<Float32Array[]>;
   }[] = [
     {
       name: "simclr",
+      views: () => encodeViews(config.seed, true),
       get: async () => {
         let dim = 0;
         const probe = createModel(g, config.model, { seed: 0, width: config.width || undefined });
@@ -338,6 +442,10 @@ async function main(): Promise<number> {
   if (flags.baselines.includes("raw-pixels")) {
     variants.push({
       name: "raw-pixels",
+      views: () =>
+        Promise.resolve(
+          trainViews().map((view) => pixelFeatures({ ...data.train, images: view }, nTrain)),
+        ),
       get: () =>
         Promise.resolve({
           train: pixelFeatures(data.train, nTrain),
@@ -347,14 +455,76 @@ async function main(): Promise<number> {
     });
   }
   if (flags.baselines.includes("random-encoder")) {
-    variants.push({ name: "random-encoder", get: () => encodeWith(config.seed + 1, false) });
+    variants.push({
+      name: "random-encoder",
+      get: () => encodeWith(config.seed + 1, false),
+      views: () => encodeViews(config.seed + 1, false),
+    });
   }
 
+  const outPath = join(outDir, "results.json");
+  // deno task cluster keeps what evaluate measured and adds SCAN beside it.
+  const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
+  const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
   const results: RepresentationResult[] = [];
-  for (const v of variants) {
+  const scan = async (
+    train: LabelledFeatures,
+    test: LabelledFeatures,
+    dim: number,
+    name: string,
+    index: number,
+    onStage: (stage: string, fraction: number) => void,
+  ) => {
+    // The time left is shared equally by the representations still to cluster.
+    const deadline = deadlineAt === undefined
+      ? undefined
+      : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
+    const views = await variants[index].views();
+    return scanRepresentation(train, test, dim, {
+      backend: chosen.backend,
+      views,
+      hidden: flags.hidden,
+      selfLabel: flags.selfLabel,
+      k: flags.clusterK,
+      heads: flags.heads,
+      epochs: flags.headEpochs,
+      seeds: flags.seeds,
+      entropyWeight: flags.entropyWeight,
+      deadline,
+      onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+    });
+  };
+  for (const [index, v] of variants.entries()) {
     const f = await v.get();
     let bar: ProgressBar | undefined;
     let current = "";
+    const onStage = (stage: string, fraction: number) => {
+      const name = stage.split(" ").slice(0, 2).join(" ");
+      if (name !== current) {
+        bar?.finish();
+        current = name;
+        bar = new ProgressBar({ total: 1000, label: name });
+      }
+      bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
+    };
+    const train = { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain };
+    const test = { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest };
+    if (flags.clusterOnly) {
+      const old = previous?.variants?.find((r) => r.name === v.name);
+      // A representation not evaluated yet gets the protocol first (without t-SNE), so every
+      // entry of results.json has the same fields.
+      const result = old ?? await evaluateRepresentation(v.name, train, test, f.dim, {
+        backend: chosen.backend,
+        probe: flags.probe,
+        tsnePoints: 0,
+        seed: config.seed,
+        onStage,
+      });
+      result.scan = await scan(train, test, f.dim, v.name, index, onStage);
+      bar?.finish();
+      results.push(result);
+      continue;
+    }
     const result = await evaluateRepresentation(
       v.name,
       { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain },
@@ -366,17 +536,10 @@ async function main(): Promise<number> {
         // t-SNE is drawn for the learned features only; the baselines get the numbers.
         tsnePoints: v.name === "simclr" ? Math.min(flags.tsnePoints, nTest) : 0,
         seed: config.seed,
-        onStage: (stage, fraction) => {
-          const name = stage.split(" ").slice(0, 2).join(" ");
-          if (name !== current) {
-            bar?.finish();
-            current = name;
-            bar = new ProgressBar({ total: 1000, label: name });
-          }
-          bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
-        },
+        onStage,
       },
     );
+    if (flags.cluster) result.scan = await scan(train, test, f.dim, v.name, index, onStage);
     bar?.finish();
     results.push(result);
     console.error(
@@ -405,8 +568,14 @@ async function main(): Promise<number> {
     classNames: data.classNames,
     variants: results,
   };
-  const outPath = join(outDir, "results.json");
-  await writeJsonAtomic(outPath, document);
+  // deno task cluster replaces the representations it ran and keeps the others as they were.
+  const merged = previous?.variants
+    ? [
+      ...previous.variants.map((old) => results.find((r) => r.name === old.name) ?? old),
+      ...results.filter((r) => !previous.variants!.some((old) => old.name === r.name)),
+    ]
+    : results;
+  await writeJsonAtomic(outPath, previous ? { ...previous, variants: merged } : document);
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {
@@ -417,6 +586,7 @@ async function main(): Promise<number> {
         `${r.kmeans.ari.toFixed(3)}  ${pct(r.kmeans.accuracy)}`,
     );
   }
+  if (results.some((r) => r.scan)) printScan(results, data.classNames);
   const simclr = results[0];
   if (simclr.pca) {
     console.log(

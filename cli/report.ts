@@ -10,6 +10,7 @@ import { loadCifar10, makeViews } from "@simclr/data";
 import { CheckpointError, loadCheckpoint, RUN_FILES, weightsHash } from "@simclr/train";
 import {
   type AugmentationSample,
+  type ClusterImages,
   type ReportData,
   type TrainingLog,
   trainingLogFromJsonl,
@@ -175,6 +176,31 @@ async function gallery(dataDir: string, cropScale: number): Promise<Augmentation
   }));
 }
 
+/** SCAN's most confident test images per cluster, from the indices in `results.json`. */
+async function clusterImages(
+  dataDir: string,
+  // deno-lint-ignore no-explicit-any
+  results: any,
+): Promise<ClusterImages[] | undefined> {
+  // deno-lint-ignore no-explicit-any
+  const variant = results?.variants?.find((v: any) => v.name === "simclr" && v.scan?.topImages);
+  if (!variant) return undefined;
+  const scan = variant.scan;
+  const top: number[][] = scan.topImages;
+  const needed = Math.max(0, ...top.flat()) + 1;
+  const data = await loadCifar10(dataDir, {
+    trainLimit: 1,
+    testLimit: needed,
+    strictCounts: false,
+  });
+  return top.map((rows, cluster) => ({
+    cluster,
+    matchedClass: (scan.matchedOrder as number[]).indexOf(cluster),
+    images: rows.map((i) => data.test.images.slice(i * 3072, (i + 1) * 3072)),
+    labels: rows.map((i) => data.test.labels[i]),
+  }));
+}
+
 async function main(): Promise<number> {
   let values;
   try {
@@ -239,7 +265,16 @@ async function main(): Promise<number> {
       console.error(`report: no augmentation gallery (${(e as Error).message})`);
     }
   }
+  let grid: ClusterImages[] | undefined;
+  if (dataDir) {
+    try {
+      grid = await clusterImages(dataDir, results);
+    } catch (e) {
+      console.error(`report: no SCAN cluster images (${(e as Error).message})`);
+    }
+  }
   const data: ReportData = {
+    clusterImages: grid,
     subtitle: `${run} — ${config.model ?? results?.model ?? "?"} encoder, ${
       summary?.engine ?? results?.engine ?? ""
     }`,

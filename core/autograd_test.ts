@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createRefBackend } from "@simclr/backend-ref";
 import { Graph, type Tensor } from "./autograd.ts";
 import * as F from "./ops.ts";
-import { cosineLoss, ntXentLoss } from "./loss.ts";
+import { cosineLoss, ntXentLoss, scanLoss } from "./loss.ts";
 import { BatchNorm } from "./nn.ts";
 import { Rng } from "./random.ts";
 
@@ -204,6 +204,44 @@ Deno.test("NT-Xent masks the self-similarity with −∞, so it stays out at any
     b = g.variable(new Float32Array([0.1, 1, 0.4, -0.7]), [2, 2]);
   const grads = g.backward(ntXentLoss(a, b, 0.1), [a, b]);
   for (const t of grads) for (const v of await t!.read()) assert.ok(Number.isFinite(v), `${v}`);
+});
+
+Deno.test("SCAN loss equals the hand-computed value", async () => {
+  const g = new Graph(createRefBackend());
+  // Logits chosen so the softmaxes are exact: [0, 0] → (1/2, 1/2), [ln 3, 0] → (3/4, 1/4),
+  // [0, ln 3] → (1/4, 3/4). Anchors p = (1/2, 1/2), (3/4, 1/4); neighbours q = (3/4, 1/4),
+  // (1/4, 3/4). Agreements ⟨p, q⟩ = 1/2 and 3/8, so consistency = (ln 2 + ln 8/3) / 2
+  // = 0.836988; mean p = (5/8, 3/8), entropy = 5/8·ln 8/5 + 3/8·ln 8/3 = 0.661563;
+  // total = 0.836988 − 5·0.661563 = −2.470828.
+  const ln3 = Math.log(3);
+  const anchor = g.constant([0, 0, ln3, 0], [2, 2]);
+  const neighbour = g.constant([ln3, 0, 0, ln3], [2, 2]);
+  const parts = scanLoss(anchor, neighbour, 5);
+  const close = (got: number, want: number, what: string) =>
+    assert.ok(Math.abs(got - want) < 1e-5, `${what}: got ${got}, expected ${want}`);
+  close(await parts.consistency.item(), 0.836988, "consistency");
+  close(await parts.entropy.item(), 0.661563, "entropy");
+  close(await parts.total.item(), -2.470828, "total");
+  // Weight 0 leaves the consistency term alone.
+  close(await scanLoss(anchor, neighbour, 0).total.item(), 0.836988, "total at weight 0");
+  assert.throws(
+    () => scanLoss(anchor, g.constant([0, 0, 0], [1, 3]), 5),
+    /both be \[n, k\]; got \[2,2\] and \[1,3\]/,
+  );
+});
+
+Deno.test("gradients of the SCAN loss and of each of its parts", async () => {
+  // Logits in [−2, 2] keep every probability well above the ε guard, so the loss is smooth.
+  const opts = { lo: -2, hi: 2 };
+  await gradCheck("scan total", [[4, 3], [4, 3]], ([a, b]) => scanLoss(a, b, 5).total, opts);
+  await gradCheck(
+    "scan consistency",
+    [[4, 3], [4, 3]],
+    ([a, b]) => scanLoss(a, b).consistency,
+    opts,
+  );
+  // The entropy depends on the anchors only.
+  await gradCheck("scan entropy", [[4, 3]], ([a]) => scanLoss(a, a).entropy, opts);
 });
 
 Deno.test("tidy frees every intermediate and keeps what it returns", async () => {

@@ -62,3 +62,66 @@ export function contrastiveLoss(
 ): Tensor {
   return name === "cosine" ? cosineLoss(z1, z2) : ntXentLoss(z1, z2, temperature);
 }
+
+/** The parts of {@linkcode scanLoss}, each a scalar tensor. */
+export interface ScanLossParts {
+  /** What is minimised: `consistency − entropyWeight · entropy`. */
+  total: Tensor;
+  /** `−mean_i log⟨p_i, q_i⟩`: low when an image and its neighbour get the same cluster. */
+  consistency: Tensor;
+  /** `H(mean_i p_i)` in nats: high when every cluster is in use. */
+  entropy: Tensor;
+}
+
+/**
+ * Guards the two logarithms of the SCAN loss against a probability (or a product of two) that
+ * underflows to 0 in float32; it moves no value anywhere near a realistic one.
+ */
+const SCAN_EPS = 1e-8;
+
+/** Row softmax `[n, k]`, through log-sum-exp so large logits do not overflow. */
+export function softmaxRows(logits: Tensor): Tensor {
+  return F.exp(F.sub(logits, F.logSumExp(logits, 1)));
+}
+
+/**
+ * The SCAN clustering loss (Van Gansbeke et al., ECCV 2020). `anchorLogits[i]` and
+ * `neighbourLogits[i]` (each `[n, k]`) are a clustering head's outputs for an image and one of
+ * its mined nearest neighbours; with `p = softmax(anchorLogits)`, `q = softmax(neighbourLogits)`
+ * and `p̄ = mean_i p_i`:
+ *
+ *   consistency = −(1/n) Σ_i log(⟨p_i, q_i⟩ + ε),  entropy = −Σ_c p̄_c log(p̄_c + ε),
+ *   total = consistency − entropyWeight · entropy,
+ *
+ * with ε = 1e-8. Gradients flow through both sides, as in the paper (which used the same
+ * network for both). The entropy term keeps the head from putting every image in one cluster;
+ * SCAN uses weight 5 on CIFAR-10.
+ */
+export function scanLoss(
+  anchorLogits: Tensor,
+  neighbourLogits: Tensor,
+  entropyWeight = 5,
+): ScanLossParts {
+  const [n, k] = anchorLogits.shape;
+  if (
+    anchorLogits.shape.length !== 2 || neighbourLogits.shape.length !== 2 ||
+    neighbourLogits.shape[0] !== n || neighbourLogits.shape[1] !== k
+  ) {
+    throw new Error(
+      `scanLoss: anchor and neighbour logits must both be [n, k]; got [${anchorLogits.shape}] and [${neighbourLogits.shape}]`,
+    );
+  }
+  if (!(entropyWeight >= 0)) {
+    throw new Error(`scanLoss: entropyWeight must be ≥ 0, got ${entropyWeight}`);
+  }
+  const g = anchorLogits.graph;
+  const eps = g.scalar(SCAN_EPS);
+  const p = softmaxRows(anchorLogits);
+  const q = softmaxRows(neighbourLogits);
+  const agreement = F.sum(F.mul(p, q), [1]);
+  const consistency = F.neg(F.mean(F.log(F.add(agreement, eps))));
+  const meanP = F.mean(p, [0]);
+  const entropy = F.neg(F.sum(F.mul(meanP, F.log(F.add(meanP, eps)))));
+  const total = F.sub(consistency, F.scale(entropy, entropyWeight));
+  return { total, consistency, entropy };
+}

@@ -153,3 +153,41 @@ export function clusteringAccuracy(clusters: Labels, classes: Labels): Clusterin
     correct: match.total,
   };
 }
+
+/** The scores `results.json` keeps for a clustering of the test set (k-means and SCAN alike). */
+export interface ClusterScores {
+  /** Normalised mutual information with the classes. */
+  nmi: number;
+  /** Adjusted Rand index. */
+  ari: number;
+  /** Hungarian-matched clustering accuracy. */
+  accuracy: number;
+  /** `[cluster][class]` counts. */
+  contingency: number[][];
+  /** `matchedOrder[c]`: the cluster matched to class c (Hungarian; −1 when none is). */
+  matchedOrder: number[];
+}
+
+/**
+ * NMI, ARI, Hungarian accuracy and the `[numClusters][numClasses]` contingency table of
+ * `clusters` against `classes`.
+ */
+export function scoreClusters(
+  clusters: Labels,
+  classes: Labels,
+  numClusters: number,
+  numClasses: number = checkLabels(classes, classes.length, "scoreClusters classes"),
+): ClusterScores {
+  const table = contingencyTable(clusters, classes, numClusters, numClasses);
+  const matched = clusteringAccuracy(clusters, classes);
+  return {
+    nmi: normalizedMutualInformation(clusters, classes),
+    ari: adjustedRandIndex(clusters, classes),
+    accuracy: matched.accuracy,
+    contingency: Array.from(
+      { length: numClusters },
+      (_, r) => Array.from(table.counts.subarray(r * numClasses, (r + 1) * numClasses)),
+    ),
+    matchedOrder: Array.from({ length: numClasses }, (_, c) => matched.clusterToClass.indexOf(c)),
+  };
+}

@@ -23,3 +23,4 @@ export * from "./pca.ts";
 export * from "./tsne.ts";
 export * from "./probe.ts";
 export * from "./protocol.ts";
+export * from "./scan.ts";

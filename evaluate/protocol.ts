@@ -9,12 +9,8 @@ import { type Backend, Rng } from "@simclr/core";
 import { classBalancedSubset, gatherLabels, gatherRows, l2Normalize } from "./features.ts";
 import { knnClassify } from "./knn.ts";
 import { assignToCentroids, kMeans } from "./kmeans.ts";
-import {
-  adjustedRandIndex,
-  clusteringAccuracy,
-  contingencyTable,
-  normalizedMutualInformation,
-} from "./metrics.ts";
+import { type ClusterScores, scoreClusters } from "./metrics.ts";
+import type { ScanResult } from "./scan.ts";
 import { fitPca, pcaTransform } from "./pca.ts";
 import { linearProbe, type ProbeKind, type ProbeResult } from "./probe.ts";
 import { neighbourPreservation, tsne } from "./tsne.ts";
@@ -62,17 +58,12 @@ export interface RepresentationResult {
   /** Weighted kNN, cosine similarity, k=200, τ=0.1. */
   knn: { accuracy: number; k: number; temperature: number };
   /** Experiment 3: k-means (k=10) on L2-normalised features, fit on train, scored on test. */
-  kmeans: {
-    nmi: number;
-    ari: number;
-    accuracy: number;
-    /** `[cluster][class]` test counts. */
-    contingency: number[][];
-    /** `matchedOrder[c]`: the cluster matched to class c (Hungarian). */
-    matchedOrder: number[];
+  kmeans: ClusterScores & {
     /** Inertia of the fit on train. */
     inertia: number;
   };
+  /** SCAN on the same features (`deno task cluster`, or `evaluate --cluster`). */
+  scan?: ScanResult;
   /** Experiment 2: PCA fitted on train, test projected onto the first two components. */
   pca?: { explainedRatio: number[]; points: number[]; labels: number[] };
   /** Experiment 2: t-SNE of a class-balanced test subset. */
@@ -118,34 +109,17 @@ export async function evaluateRepresentation(
   });
 
   stage("k-means", 0);
-  const trainUnit = l2Normalize(train.x, train.n, dim);
-  const testUnit = l2Normalize(test.x, test.n, dim);
-  const fit = await kMeans(trainUnit, train.n, dim, 10, {
-    restarts: opts.kmeansRestarts ?? 5,
-    rng: new Rng(seed + 2),
+  const kmeans = await evaluateKMeans(train, test, dim, {
     backend,
+    seed,
+    kmeansRestarts: opts.kmeansRestarts,
   });
-  const assigned = await assignToCentroids(fit.centroids, 10, testUnit, test.n, dim, backend);
-  const clusters = assigned.assignments;
-  const table = contingencyTable(clusters, test.labels, 10, 10);
-  const matched = clusteringAccuracy(clusters, test.labels);
-  const matchedOrder = Array.from({ length: 10 }, (_, c) => matched.clusterToClass.indexOf(c));
   const result: RepresentationResult = {
     name,
     dim,
     probe,
     knn: { accuracy: knn.accuracy!, k: 200, temperature: 0.1 },
-    kmeans: {
-      nmi: normalizedMutualInformation(clusters, test.labels),
-      ari: adjustedRandIndex(clusters, test.labels),
-      accuracy: matched.accuracy,
-      contingency: Array.from(
-        { length: 10 },
-        (_, r) => Array.from(table.counts.subarray(r * 10, r * 10 + 10)),
-      ),
-      matchedOrder,
-      inertia: fit.inertia,
-    },
+    kmeans,
   };
 
   if (opts.pca ?? true) {
@@ -186,6 +160,31 @@ export async function evaluateRepresentation(
   }
   stage("done", 1);
   return result;
+}
+
+/**
+ * Experiment 3's k-means: k = 10 on L2-normalised features with k-means++ restarts (default 5),
+ * fitted on train, test rows assigned to the nearest centroid and scored against the classes.
+ */
+export async function evaluateKMeans(
+  train: LabelledFeatures,
+  test: LabelledFeatures,
+  dim: number,
+  opts: Pick<ProtocolOptions, "backend" | "seed" | "kmeansRestarts" | "onStage">,
+): Promise<RepresentationResult["kmeans"]> {
+  const seed = opts.seed ?? 0;
+  const backend = opts.backend;
+  opts.onStage?.("k-means", 0);
+  const trainUnit = l2Normalize(train.x, train.n, dim);
+  const testUnit = l2Normalize(test.x, test.n, dim);
+  const fit = await kMeans(trainUnit, train.n, dim, 10, {
+    restarts: opts.kmeansRestarts ?? 5,
+    rng: new Rng(seed + 2),
+    backend,
+  });
+  const assigned = await assignToCentroids(fit.centroids, 10, testUnit, test.n, dim, backend);
+  opts.onStage?.("k-means", 1);
+  return { ...scoreClusters(assigned.assignments, test.labels, 10, 10), inertia: fit.inertia };
 }
 
 /** Four decimals: enough for a scatter plot, and a smaller `results.json`. */

@@ -277,3 +277,58 @@ export function syntheticReportData(points = 5000): ReportData {
     config: { backend: "synthetic", batchSize: 256, epochs: 8, temperature: 0.5, seed: 7 },
   };
 }
+
+/**
+ * `results` with SCAN added to every variant (its contingency a sharpened k-means one, a
+ * falling purity curve, three head seeds), and a cluster image grid of `perCluster` images.
+ */
+export function withSyntheticScan(data: ReportData, perCluster = 10): ReportData {
+  const results = data.results!;
+  const variants = results.variants.map((v, i) => {
+    const kmeans = v.kmeans!;
+    const contingency = kmeans.contingency.map((row, c) =>
+      row.map((n, cls) => (kmeans.matchedOrder[cls] === c ? n * 2 : Math.round(n / 2)))
+    );
+    const purity = Array.from({ length: 50 }, (_, j) => (0.6 - 0.15 * i) * (1 - j / 200));
+    return {
+      ...v,
+      scan: {
+        ...kmeans,
+        contingency,
+        nmi: kmeans.nmi + 0.1,
+        ari: kmeans.ari + 0.08,
+        accuracy: kmeans.accuracy + 0.12,
+        k: 20,
+        neighbourPurity: purity,
+        seeds: [0, 1, 2].map((seed) => ({
+          seed,
+          accuracy: kmeans.accuracy + 0.12 + 0.01 * (seed - 1),
+          nmi: kmeans.nmi + 0.1 + 0.005 * (seed - 1),
+          ari: kmeans.ari + 0.08,
+        })),
+        // Self-labelling ran on the SimCLR features only.
+        ...(i === 0
+          ? {
+            selfLabel: {
+              accuracy: kmeans.accuracy + 0.171,
+              nmi: kmeans.nmi + 0.142,
+              ari: kmeans.ari + 0.133,
+            },
+          }
+          : {}),
+      },
+    };
+  });
+  const order = variants[0].scan.matchedOrder;
+  const clusterImages = Array.from({ length: 10 }, (_, cluster) => ({
+    cluster,
+    matchedClass: order.indexOf(cluster),
+    images: Array.from({ length: perCluster }, (_, j) => syntheticImage(100 * cluster + j)),
+    // The first 7 are the matched class, the rest other classes.
+    labels: Array.from(
+      { length: perCluster },
+      (_, j) => (order.indexOf(cluster) + (j < 7 ? 0 : j - 5)) % 10,
+    ),
+  }));
+  return { ...data, results: { ...results, variants }, clusterImages };
+}

@@ -177,15 +177,16 @@ export function orderClusters(matchedOrder: number[], clusterCount: number): num
 export function contingencyHeatmap(
   kmeans: KMeansResult,
   classNames: string[],
-  options: ChartOptions & { variantLabel?: string } = {},
+  options: ChartOptions & { variantLabel?: string; method?: string } = {},
 ): string {
+  const method = options.method ?? "k-means";
   requireClassNames(classNames);
   requireCountMatrix("kmeans.contingency", kmeans.contingency, undefined, classNames.length);
   const order = orderClusters(kmeans.matchedOrder ?? [], kmeans.contingency.length);
   const counts = order.map((c) => kmeans.contingency[c]);
   const matchedCount = Math.min(kmeans.matchedOrder?.length ?? 0, classNames.length);
   return drawHeatmap({
-    title: options.title ?? `k-means clusters vs classes (${options.variantLabel ?? "SimCLR"})`,
+    title: options.title ?? `${method} clusters vs classes (${options.variantLabel ?? "SimCLR"})`,
     subtitle: `NMI ${kmeans.nmi.toFixed(3)} · ARI ${kmeans.ari.toFixed(3)} · cluster accuracy ${
       (kmeans.accuracy * 100).toFixed(1)
     }%`,
@@ -197,7 +198,7 @@ export function contingencyHeatmap(
     legendTitle: "images",
     legendFormat: d3.format(",d"),
     xLabel: "true class",
-    yLabel: "k-means cluster (Hungarian order)",
+    yLabel: `${method} cluster (Hungarian order)`,
     highlight: (r, c) => r === c && r < matchedCount,
     highlightLabel: "matched",
     width: options.width ?? DEFAULT_WIDTH,

@@ -30,6 +30,7 @@ export {
 } from "./training_charts.ts";
 export { pcaScatterChart, scatterChart, type ScatterOptions, tsneScatterChart } from "./scatter.ts";
 export { confusionHeatmap, contingencyHeatmap, orderClusters } from "./heatmaps.ts";
+export { clusterImageGrid, neighbourPurityChart, type PurityCurve } from "./cluster_charts.ts";
 export { perClassAccuracyChart, type PerClassInput } from "./bars.ts";
 export { verifyChart, type VerifyChartOptions } from "./verify_chart.ts";
 export { augmentationGallery, type GalleryOptions, imageSide, upscaleNearest } from "./gallery.ts";

@@ -13,6 +13,7 @@ import { confusionHeatmap, contingencyHeatmap } from "./heatmaps.ts";
 import { perClassAccuracyChart } from "./bars.ts";
 import { verifyChart } from "./verify_chart.ts";
 import { augmentationGallery } from "./gallery.ts";
+import { clusterImageGrid, neighbourPurityChart } from "./cluster_charts.ts";
 import { variantColor, variantLabel } from "./palette.ts";
 import { FONT_FAMILY, formatDuration, formatPercent } from "./svg.ts";
 
@@ -128,6 +129,52 @@ export function renderFigures(data: ReportData): Figure[] {
         svg: contingencyHeatmap(kmeans, classNames, { variantLabel: variantLabel(main.name) }),
       }));
     }
+    if (main.scan) {
+      const scan = main.scan;
+      add("Clustering and linear probe", "scan-contingency.svg", () => ({
+        caption: `SCAN clusters of ${
+          variantLabel(main.name)
+        } features against true classes, Hungarian-matched; NMI ${scan.nmi.toFixed(3)}, ACC ${
+          formatPercent(scan.accuracy)
+        } (k-means: ${
+          kmeans ? `${kmeans.nmi.toFixed(3)}, ${formatPercent(kmeans.accuracy)}` : "–"
+        }).`,
+        svg: contingencyHeatmap(scan, classNames, {
+          variantLabel: variantLabel(main.name),
+          method: "SCAN",
+        }),
+      }));
+    }
+    const purity = variants.filter((v) => (v.scan?.neighbourPurity?.length ?? 0) > 0);
+    if (purity.length > 0) {
+      const k = main.scan?.k ?? purity[0].scan!.k;
+      add("Clustering and linear probe", "neighbour-purity.svg", () => ({
+        caption: `Share of each train image's k nearest neighbours (cosine) with its class: ${
+          purity.map((v) =>
+            `${variantLabel(v.name)} ${
+              formatPercent(
+                v.scan!.neighbourPurity![Math.min(k ?? 1, v.scan!.neighbourPurity!.length) - 1],
+              )
+            }`
+          ).join(", ")
+        } at k = ${k ?? 1}.`,
+        svg: neighbourPurityChart(
+          purity.map((v) => ({ name: v.name, purity: v.scan!.neighbourPurity! })),
+          { k },
+        ),
+      }));
+    }
+    const grid = data.clusterImages;
+    if (grid && grid.length > 0) {
+      add("Clustering and linear probe", "scan-clusters.svg", () => ({
+        caption: `The ${
+          Math.max(...grid.map((r) => r.images.length))
+        } test images each SCAN cluster is most confident about (${
+          variantLabel(main.name)
+        } features); the true class under each, blue where it is the cluster's matched class.`,
+        svg: clusterImageGrid(grid, classNames),
+      }));
+    }
     add("Clustering and linear probe", "probe-confusion.svg", () => ({
       caption: `Linear-probe confusion matrix on ${
         variantLabel(main.name)
@@ -235,6 +282,9 @@ function headlineHtml(data: ReportData): string {
       }</tbody></table>`,
     );
   }
+  if (results && results.variants?.some((v) => v.scan)) {
+    parts.push(clusteringTable([...results.variants].sort(SIMCLR_FIRST)));
+  }
   if (data.log) {
     const stats = trainingStats(data.log);
     if (stats.length > 0) {
@@ -259,6 +309,44 @@ function headlineHtml(data: ReportData): string {
   return parts.length > 0
     ? `<section id="headline"><h2>Headline numbers</h2>${parts.join("\n")}</section>`
     : "";
+}
+
+/** k-means against SCAN per representation, with SCAN's spread over head seeds when known. */
+function clusteringTable(variants: VariantResult[]): string {
+  const cells = (c?: { accuracy: number; nmi: number; ari: number }) =>
+    c
+      ? `<td>${formatPercent(c.accuracy)}</td><td>${c.nmi.toFixed(3)}</td><td>${
+        c.ari.toFixed(3)
+      }</td>`
+      : "<td>–</td><td>–</td><td>–</td>";
+  const spread = (xs: number[], f: (v: number) => string) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+    return `${f(m)} ± ${f(sd)}`;
+  };
+  const selfLabelled = variants.some((v) => v.scan?.selfLabel);
+  const rows = variants.map((v) => {
+    const seeds = v.scan?.seeds ?? [];
+    const spreadCell = seeds.length > 1
+      ? `<td>${spread(seeds.map((s) => s.accuracy), formatPercent)} / ${
+        spread(seeds.map((s) => s.nmi), (x) => x.toFixed(3))
+      } (${seeds.length} seeds)</td>`
+      : "<td>–</td>";
+    return `<tr><th scope="row"><span class="swatch" style="background:${
+      variantColor(v.name)
+    }"></span>${escapeHtml(variantLabel(v.name))}</th>${cells(v.kmeans)}${cells(v.scan)}${
+      selfLabelled ? cells(v.scan?.selfLabel) : ""
+    }${spreadCell}</tr>`;
+  });
+  return `<table class="numbers clustering"><caption>Clustering of the test set: k-means vs SCAN${
+    selfLabelled ? " vs SCAN + self-labelling" : " (self-labelling not run)"
+  }, on frozen features</caption><thead><tr><th scope="col">Representation</th><th scope="col">k-means ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>${
+    selfLabelled
+      ? '<th scope="col">+ self-label ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>'
+      : ""
+  }<th scope="col">SCAN ACC / NMI over head seeds</th></tr></thead><tbody>${
+    rows.join("")
+  }</tbody></table>`;
 }
 
 function configHtml(config: Record<string, string | number | boolean> | undefined): string {

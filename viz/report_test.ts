@@ -9,7 +9,9 @@ import {
   syntheticReportData,
   syntheticResults,
   syntheticVerify,
+  withSyntheticScan,
 } from "./fixtures.ts";
+import { clusterImageGrid, neighbourPurityChart } from "./cluster_charts.ts";
 import { CHROMIUM_PATH, chromiumAvailable, loadInChromium } from "./chromium.ts";
 import { formatPercent } from "./svg.ts";
 import type { ReportData } from "./types.ts";
@@ -233,4 +235,68 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("SCAN results add the clustering table, purity curve, SCAN contingency and image grid", () => {
+  const data = withSyntheticScan(syntheticReportData(500));
+  const figures = renderFigures(data);
+  const names = figures.map((f) => f.fileName);
+  const at = names.indexOf("kmeans-contingency.svg");
+  assert.deepEqual(names.slice(at, at + 4), [
+    "kmeans-contingency.svg",
+    "scan-contingency.svg",
+    "neighbour-purity.svg",
+    "scan-clusters.svg",
+  ]);
+  for (const f of figures) assert.equal(f.error, undefined, `${f.fileName}: ${f.error}`);
+  const byName = (n: string) => figures.find((f) => f.fileName === n)!;
+  const simclr = data.results!.variants[0];
+  // SCAN's heatmap says what it is and carries SCAN's numbers, not k-means's.
+  const scanSvg = byName("scan-contingency.svg").svg;
+  assert.ok(scanSvg.includes("SCAN clusters vs classes"));
+  assert.ok(scanSvg.includes(`NMI ${simclr.scan!.nmi.toFixed(3)}`));
+  assert.ok(!byName("kmeans-contingency.svg").svg.includes("SCAN"));
+  // One purity line per variant, the k marker, purity at k = 20 in the caption.
+  const purity = byName("neighbour-purity.svg");
+  assert.equal(count(purity.svg, 'class="purity-line"'), 3);
+  assert.equal(count(purity.svg, 'class="k-marker"'), 1);
+  assert.ok(purity.caption.includes(formatPercent(simclr.scan!.neighbourPurity![19])));
+  // Ten rows of ten images; 7 of each row's labels are the matched class (blue), 3 not (orange).
+  const grid = byName("scan-clusters.svg").svg;
+  assert.equal(count(grid, 'class="cluster-row"'), 10);
+  assert.equal(count(grid, "<image"), 100);
+  assert.equal(count(grid, 'fill="#0072B2"'), 70);
+  checkWellFormedXml(grid);
+  // Headline: k-means and SCAN scores of every variant, with the spread over the three seeds.
+  const html = renderReport(data, figures);
+  checkWellFormedXml(html);
+  assert.ok(html.includes("k-means vs SCAN"));
+  for (const v of data.results!.variants) {
+    assert.ok(html.includes(`<td>${formatPercent(v.scan!.accuracy)}</td>`), v.name);
+    assert.ok(html.includes(`<td>${v.scan!.nmi.toFixed(3)}</td>`), v.name);
+  }
+  const accs = simclr.scan!.seeds!.map((s) => s.accuracy);
+  const mean = accs.reduce((a, b) => a + b) / 3;
+  assert.ok(html.includes(`${formatPercent(mean)} ± ${formatPercent(0.01)}`));
+  assert.ok(html.includes("(3 seeds)"));
+  // Self-labelling: its column, filled for SimCLR and "–" for the others.
+  assert.ok(html.includes("+ self-label ACC"));
+  assert.ok(html.includes(`<td>${formatPercent(simclr.scan!.selfLabel!.accuracy)}</td>`));
+  assert.ok(html.includes(`<td>${simclr.scan!.selfLabel!.nmi.toFixed(3)}</td>`));
+  assert.equal(count(html, "<td>–</td><td>–</td><td>–</td>"), 2);
+});
+
+Deno.test("SCAN charts reject bad input with the field named", () => {
+  assert.throws(
+    () => neighbourPurityChart([{ name: "simclr", purity: [0.5, 1.2] }]),
+    /curves\[0\]\.purity\[1\] = 1\.2 is not a fraction/,
+  );
+  assert.throws(
+    () =>
+      clusterImageGrid(
+        [{ cluster: 0, images: [new Uint8Array(3072)], labels: [] }],
+        CIFAR10_CLASSES,
+      ),
+    /clusterImages\[0\] has 1 images but 0 labels/,
+  );
 });

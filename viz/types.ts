@@ -91,6 +91,32 @@ export interface KMeansResult {
   matchedOrder: number[];
 }
 
+/** SCAN clustering of test features: the same scores as k-means, plus what SCAN adds. */
+export interface ScanResult extends KMeansResult {
+  /** Neighbours per train image SCAN trained with. */
+  k?: number;
+  /** `neighbourPurity[j]`: share of the `j + 1` nearest train neighbours with the same class. */
+  neighbourPurity?: number[];
+  /** Test scores of the chosen head of each head seed (the top-level scores are the first's). */
+  seeds?: { seed: number; accuracy: number; nmi: number; ari: number }[];
+  /** Per cluster, indices of the test images it is most confident about. */
+  topImages?: number[][];
+  /** Scores after SCAN's self-labelling step, when it ran. */
+  selfLabel?: { accuracy: number; nmi: number; ari: number };
+}
+
+/** One row of the SCAN cluster image grid. */
+export interface ClusterImages {
+  /** Cluster index. */
+  cluster: number;
+  /** Class the cluster is Hungarian-matched to (absent or −1: none). */
+  matchedClass?: number;
+  /** The cluster's most confident test images, row-major HWC RGB bytes each. */
+  images: Uint8Array[];
+  /** True class of each image. */
+  labels: number[];
+}
+
 /** A 2-D embedding of test features with the true class of each point. */
 export interface Embedding2D {
   /** Flat row-major coordinates `[x0, y0, x1, y1, …]`, length `2 × labels.length`. */
@@ -124,6 +150,8 @@ export interface VariantResult {
   knn: KnnResult;
   /** k-means results (omitted when not computed). */
   kmeans?: KMeansResult;
+  /** SCAN clustering results (omitted when not computed). */
+  scan?: ScanResult;
   /** PCA projection (omitted when not computed). */
   pca?: PcaResult;
   /** t-SNE embedding (omitted when not computed). */
@@ -180,6 +208,8 @@ export interface ReportData {
   verify?: VerifyRow[];
   /** Augmentation examples. */
   gallery?: AugmentationSample[];
+  /** SCAN's most confident test images per cluster (SimCLR features). */
+  clusterImages?: ClusterImages[];
   /** Class names for the gallery when no `results` are given. */
   classNames?: string[];
   /** Run configuration (hyper-parameters, seed, backend …) shown as a small table. */

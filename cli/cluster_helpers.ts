@@ -1,0 +1,111 @@
+/**
+ * Helpers of `deno task cluster` (`evaluate --cluster-only`) and `evaluate --cluster`: augmented
+ * train images for SCAN, the existing `results.json`, and the printed clustering table.
+ *
+ * @module
+ */
+import { ProgressBar } from "@simclr/core";
+import { type AugmentConfig, makeViews } from "@simclr/data";
+import type { RepresentationResult } from "@simclr/evaluate";
+
+/** An existing `results.json`, or undefined when there is none. */
+export async function readResults(
+  path: string,
+): Promise<{ variants?: RepresentationResult[]; [key: string]: unknown } | undefined> {
+  let text;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(
+      `${path}: not valid JSON (${(e as Error).message}); move it away to start anew`,
+    );
+  }
+}
+
+/** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
+export function printScan(results: RepresentationResult[], classNames: string[]): void {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const spread = (xs: number[], f: (v: number) => string) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / Math.max(1, xs.length - 1));
+    return `${f(m)} ± ${f(sd)} (min ${f(Math.min(...xs))}, max ${f(Math.max(...xs))})`;
+  };
+  console.log(`\n${"clustering (test)".padEnd(34)}    ACC     NMI     ARI`);
+  for (const r of results) {
+    const row = (label: string, c: { accuracy: number; nmi: number; ari: number }) =>
+      console.log(
+        `${label.padEnd(34)} ${pct(c.accuracy).padStart(6)}  ${c.nmi.toFixed(3)}  ${
+          c.ari.toFixed(3)
+        }`,
+      );
+    row(`${r.name} k-means`, r.kmeans);
+    if (r.scan) row(`${r.name} SCAN (k=${r.scan.k}, ${r.scan.epochs} epochs)`, r.scan);
+    if (r.scan?.selfLabel) row(`${r.name} SCAN + self-label`, r.scan.selfLabel);
+  }
+  for (const r of results) {
+    const s = r.scan;
+    if (!s) continue;
+    const purity = [1, 5, 10, 20, 50].filter((k) => k <= s.neighbourPurity.length)
+      .map((k) => `k=${k} ${pct(s.neighbourPurity[k - 1])}`).join(", ");
+    console.log(`${r.name}: neighbour purity ${purity}`);
+    if (s.seeds.length > 1) {
+      console.log(
+        `${r.name}: SCAN over ${s.seeds.length} head seeds: ACC ${
+          spread(s.seeds.map((x) => x.accuracy), pct)
+        }, NMI ${spread(s.seeds.map((x) => x.nmi), (v) => v.toFixed(3))}, ARI ${
+          spread(s.seeds.map((x) => x.ari), (v) => v.toFixed(3))
+        }`,
+      );
+    }
+  }
+  const simclr = results.find((r) => r.name === "simclr")?.scan;
+  if (simclr) {
+    const sizes = simclr.contingency.map((row) => row.reduce((a, b) => a + b, 0));
+    const top = simclr.contingency.map((row, c) => {
+      const best = row.indexOf(Math.max(...row));
+      return `${c}:${classNames[best] ?? best} ${row[best]}/${sizes[c]}`;
+    });
+    console.log(`simclr SCAN clusters (largest class/size): ${top.join(", ")}`);
+  }
+}
+
+/**
+ * `count` SimCLR-augmented copies of the first `n` images (NHWC uint8, same layout), two per
+ * {@linkcode makeViews} call, in chunks so the float32 intermediates stay small.
+ */
+export function augmentedTrainImages(
+  images: Uint8Array,
+  n: number,
+  count: number,
+  seed: number,
+  config: Partial<AugmentConfig>,
+): Uint8Array[] {
+  const out = Array.from({ length: count }, () => new Uint8Array(n * 3072));
+  const chunk = 2048;
+  const bar = new ProgressBar({ total: n * count, label: "augment views" });
+  for (let pair = 0; pair < count; pair += 2) {
+    for (let start = 0; start < n; start += chunk) {
+      const indices = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
+      const views = makeViews(images, indices, seed + pair * 7919 + start, {
+        ...config,
+        normalize: false,
+      });
+      for (const [v, view] of [views.view1, views.view2].entries()) {
+        if (pair + v >= count) continue;
+        const dst = out[pair + v];
+        for (let i = 0; i < view.length; i++) {
+          dst[start * 3072 + i] = Math.round(Math.min(1, Math.max(0, view[i])) * 255);
+        }
+      }
+      bar.update(Math.min(count, pair + 2) * start + indices.length * Math.min(2, count - pair));
+    }
+  }
+  bar.finish();
+  return out;
+}
