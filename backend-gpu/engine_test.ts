@@ -163,7 +163,10 @@ Deno.test({
       deepEqual(Array.from(await webgpu.read(yb)), [5, 11, 11, 25]);
       [ya, yb].forEach((t) => t === ya ? wasm.dispose(t) : webgpu.dispose(t));
     }
-    throws(() => wasm.unary("neg", b), /belongs to tfjs-webgpu; read it and upload it/);
+    throws(
+      () => wasm.unary("neg", b),
+      /tfjs-wasm backend unary neg: argument x is not a tensor of this tfjs-wasm backend/,
+    );
     wasm.dispose(a);
     webgpu.dispose(b);
   },
