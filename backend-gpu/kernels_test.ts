@@ -1,6 +1,13 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
-import type { DeviceTensor, Shape } from "@simclr/core";
-import { assertClose, ENGINE_CASES, randomArray } from "./test_util.ts";
+import { type Backend, type DeviceTensor, Rng, type Shape } from "@simclr/core";
+import {
+  assertRowsOk,
+  compareKernel,
+  createRefBackend,
+  type KernelInput,
+  type VerifyRow,
+} from "@simclr/backend-ref";
+import { assertClose, ENGINE_CASES } from "./test_util.ts";
 import type { GpuBackend } from "./mod.ts";
 
 /** Uploads, runs `f`, reads the result and disposes everything; returns [shape, values]. */
@@ -19,57 +26,19 @@ async function run(
 
 const A23 = [1, 2, 3, 4, 5, 6]; // [[1,2,3],[4,5,6]]
 
-/** Row-major multi-index of `flat` in `shape`. */
-function unravel(flat: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let i = shape.length - 1; i >= 0; i--) {
-    idx[i] = flat % shape[i];
-    flat = Math.floor(flat / shape[i]);
-  }
-  return idx;
+/** Compares `kernel` on the engine with the reference backend, on random inputs. */
+async function againstRef(
+  gpu: GpuBackend,
+  name: string,
+  inputs: KernelInput[],
+  kernel: (b: Backend, xs: DeviceTensor[]) => DeviceTensor,
+  seed: number,
+  tolerance?: number,
+): Promise<VerifyRow> {
+  return await compareKernel(REF, gpu, gpu.name, name, inputs, kernel, new Rng(seed), tolerance);
 }
 
-/** Row-major flat index of `idx` in `shape`. */
-function ravel(idx: readonly number[], shape: readonly number[]): number {
-  return idx.reduce((f, v, i) => f * shape[i] + v, 0);
-}
-
-/** Float64 sum over `axes`, kept as size 1. */
-function refSum(x: Float32Array, shape: number[], axes: number[]): Float64Array {
-  const out = shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const y = new Float64Array(out.reduce((p, d) => p * d, 1));
-  for (let f = 0; f < x.length; f++) {
-    y[ravel(unravel(f, shape).map((v, i) => (axes.includes(i) ? 0 : v)), out)] += x[f];
-  }
-  return y;
-}
-
-/** NumPy broadcast of `x` from `from` to `to` by index arithmetic. */
-function refBroadcast(x: number[], from: number[], to: number[]): number[] {
-  const lead = to.length - from.length;
-  const size = to.reduce((p, d) => p * d, 1);
-  return Array.from({ length: size }, (_, f) => {
-    const idx = unravel(f, to).slice(lead).map((v, i) => (from[i] === 1 ? 0 : v));
-    return x[ravel(idx, from)];
-  });
-}
-
-/** Zero padding by index arithmetic, for shapes too big to write out by hand. */
-function refPad(x: number[], shape: number[], pads: [number, number][]): [Shape, number[]] {
-  const out = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-  const y = new Array<number>(out.reduce((a, b) => a * b, 1)).fill(0);
-  for (let flat = 0; flat < x.length; flat++) {
-    let rest = flat, target = 0, stride = 1;
-    for (let i = shape.length - 1; i >= 0; i--) {
-      const idx = rest % shape[i];
-      rest = Math.floor(rest / shape[i]);
-      target += (idx + pads[i][0]) * stride;
-      stride *= out[i];
-    }
-    y[target] = x[flat];
-  }
-  return [out, y];
-}
+const REF = createRefBackend();
 
 for (const c of ENGINE_CASES) {
   const test = (name: string, fn: (gpu: GpuBackend) => void | Promise<void>) =>
@@ -256,17 +225,21 @@ for (const c of ENGINE_CASES) {
       [[7, 5], [0]],
       [[4, 64, 3, 8], [0, 2]],
     ];
+    const rows: VerifyRow[] = [];
     for (const [k, [shape, axes]] of cases.entries()) {
-      // Mean 3 keeps sums away from 0, so the relative error measures the summation itself.
-      const x = randomArray(shape.reduce((p, d) => p * d, 1), 40 + k).map((v) => v + 3);
-      const [outShape, got] = await run(
-        gpu,
-        [[Array.from(x), shape]],
-        (t) => gpu.reduce("sum", t, axes, true),
+      // Values in [2, 4] keep sums away from 0, so the relative error measures the summation.
+      rows.push(
+        await againstRef(
+          gpu,
+          `sum [${shape}] over [${axes}]`,
+          [{ shape, lo: 2, hi: 4 }],
+          (b, [t]) => b.reduce("sum", t, axes, true),
+          40 + k,
+          1e-6,
+        ),
       );
-      deepEqual(outShape, shape.map((d, i) => (axes.includes(i) ? 1 : d)));
-      assertClose(got, refSum(x, shape, axes), 1e-6, `${c.engine} sum [${shape}] over [${axes}]`);
     }
+    assertRowsOk(rows);
   });
 
   test("broadcastTo: leading, inner and scalar patterns", async (gpu) => {
@@ -278,14 +251,20 @@ for (const c of ENGINE_CASES) {
       [[], [2, 3]],
       [[2, 3], [2, 3]],
     ];
+    const rows: VerifyRow[] = [];
     for (const [k, [from, to]] of cases.entries()) {
-      const x = Array.from(randomArray(from.reduce((p, d) => p * d, 1), 60 + k));
-      deepEqual(
-        await run(gpu, [[x, from]], (t) => gpu.broadcastTo(t, to)),
-        [to, refBroadcast(x, from, to)],
-        `${c.engine} broadcast [${from}] to [${to}]`,
+      rows.push(
+        await againstRef(
+          gpu,
+          `broadcast [${from}] to [${to}]`,
+          [{ shape: from }],
+          (b, [t]) => b.broadcastTo(t, to),
+          60 + k,
+          0,
+        ),
       );
     }
+    assertRowsOk(rows);
   });
 
   test("broadcastTo, reshape, transpose", async (gpu) => {
@@ -345,11 +324,9 @@ for (const c of ENGINE_CASES) {
     // Rank 6 with padded axes that cannot be merged below rank 5 (padded one axis at a time).
     const shape6 = [2, 1, 3, 1, 2, 2];
     const pads6: [number, number][] = [[1, 0], [0, 0], [0, 1], [0, 0], [1, 1], [0, 1]];
-    const x6 = Array.from({ length: 24 }, (_, i) => i + 1);
-    deepEqual(
-      await run(gpu, [[x6, shape6]], (t) => gpu.pad(t, pads6)),
-      refPad(x6, shape6, pads6),
-    );
+    assertRowsOk([
+      await againstRef(gpu, "pad rank 6", [{ shape: shape6 }], (b, [t]) => b.pad(t, pads6), 6, 0),
+    ]);
     deepEqual(
       await run(gpu, [[A23, [2, 3]]], (t) => gpu.gather(t, new Int32Array([2, 0, 2]), 1)),
       [[2, 3], [3, 1, 3, 6, 4, 6]],

@@ -1,5 +1,5 @@
-// The native backend against the reference: every kernel (the shared verify harness plus larger
-// shapes that reach the threaded and edge-tile paths), whole SimCLR training steps, tensor
+// The native backend against the reference: every kernel (backend-ref's conformance suite, plus
+// larger shapes that reach the threaded and edge-tile paths), whole SimCLR training steps, tensor
 // lifetime and leaks, NaN/tie semantics, and the error for a missing compiler.
 
 import assert from "node:assert/strict";
@@ -16,52 +16,41 @@ import {
   sizeOf,
   trainStep,
 } from "@simclr/core";
-import { createRefBackend } from "@simclr/backend-ref";
 import {
-  compare,
-  formatTable,
-  KERNEL_TOLERANCE,
+  assertRowsOk,
+  compareKernel,
+  createRefBackend,
   verifyKernels,
   type VerifyRow,
   verifyTrainingSteps,
-} from "../tests/verify_lib.ts";
+} from "@simclr/backend-ref";
 import { createNativeBackend } from "./mod.ts";
 
 // One library handle for the whole file, opened before the tests so the resource sanitizer does
 // not attribute it to a test.
 const native = await createNativeBackend({ threads: 2 });
 
-function assertRowsOk(rows: VerifyRow[]): void {
-  const bad = rows.filter((r) => !r.ok);
-  if (bad.length > 0) console.log(formatTable(bad));
-  assert.equal(bad.length, 0, `${bad.length} of ${rows.length} comparisons NOT OK`);
-}
+const ref = createRefBackend();
 
-function random(rng: Rng, shape: Shape, lo = -1, hi = 1): Float32Array {
+function random(rng: Rng, shape: Shape): Float32Array {
   const a = new Float32Array(sizeOf(shape));
-  for (let i = 0; i < a.length; i++) a[i] = rng.range(lo, hi);
+  for (let i = 0; i < a.length; i++) a[i] = rng.range(-1, 1);
   return a;
 }
 
-/** Runs `kernel` on both backends with the same random inputs; one comparison row. */
-async function against(
+/**
+ * Runs `kernel` on the reference and on native with the same random inputs (the conformance
+ * suite's {@linkcode compareKernel}); one comparison row.
+ */
+function against(
   name: string,
   shapes: Shape[],
   kernel: (b: Backend, xs: DeviceTensor[]) => DeviceTensor,
   rng: Rng,
-  tolerance = KERNEL_TOLERANCE,
+  tolerance?: number,
 ): Promise<VerifyRow> {
-  const values = shapes.map((s) => random(rng, s));
-  const outs: Float32Array[] = [];
-  let shape: Shape = [];
-  for (const b of [createRefBackend(), native]) {
-    const xs = values.map((v, i) => b.upload(v, shapes[i]));
-    const y = kernel(b, xs);
-    shape = y.shape;
-    outs.push(await b.read(y));
-    for (const x of [...xs, y]) b.dispose(x);
-  }
-  return compare("native", name, shape, outs[0], outs[1], tolerance);
+  const inputs = shapes.map((shape) => ({ shape }));
+  return compareKernel(ref, native, "native", name, inputs, kernel, rng, tolerance);
 }
 
 Deno.test("every kernel of the verify harness matches the reference", async () => {

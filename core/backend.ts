@@ -14,8 +14,9 @@
  *    where TF.js lacks it).
  * 5. Native: the C++ in `backend-native/csrc/`, its symbol in `backend-native/ffi.ts`, its wrapper
  *    in `backend-native/native_backend.ts`.
- * 6. A row in `tests/verify_lib.ts` (`verifyKernels`), so `deno task verify` compares every
- *    backend with the reference; if autograd uses it, its gradient rule in `core/ops.ts`.
+ * 6. A row in `backend-ref/conformance.ts` (`verifyKernels`), so `deno task verify` and every
+ *    backend's tests compare it with the reference; if autograd uses it, its gradient rule in
+ *    `core/ops.ts`.
  *
  * Layouts: images are NHWC, conv filters HWIO (`[kh, kw, cin, cout]`). All tensors are float32 on
  * the device (the reference backend may keep float64 internally, but rounds to float32 on every

@@ -6,9 +6,14 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
-import { createRefBackend } from "@simclr/backend-ref";
 import { chooseBackend, type EngineName } from "@simclr/cli";
-import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
+import {
+  createRefBackend,
+  formatTable,
+  verifyKernels,
+  type VerifyRow,
+  verifyTrainingSteps,
+} from "@simclr/backend-ref";
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE =
