@@ -227,25 +227,26 @@ class StridedViews {
  * (wasm and webgpu, measured) sends it to the LAST maximum on ties, so it is not used.
  *
  * For every window offset `(a,b)` the strided view `x[:, a::s, b::s, :]` (see `StridedViews`) is
- * compared with `y`; a position wins if it equals the max and no earlier offset already won.
+ * compared with the forward output `y` (recomputed here); a position wins if it equals the max and no earlier offset already won.
  * Non-overlapping windows
  * (`size === stride`) interleave the per-offset results with concats; overlapping ones scatter each
  * offset by dilation and sum.
  *
  * @param dy upstream gradient `[n,oh,ow,c]`
  * @param x forward input `[n,h,w,c]`
- * @param y forward output `[n,oh,ow,c]`
  */
 export function maxPoolGradFirst(
   dy: tf.Tensor4D,
   x: tf.Tensor4D,
-  y: tf.Tensor4D,
   size: number,
   stride: number,
 ): tf.Tensor4D {
   const [, h, w] = x.shape;
   const oh = outSize(h, size, stride), ow = outSize(w, size, stride);
   return tf.tidy(() => {
+    // The forward output again (the Backend interface does not pass it; one max pool is cheap
+    // next to the size² masks below).
+    const y = tf.maxPool(x, size, stride, "valid");
     const views = new StridedViews(x, stride, oh, ow);
     // `rest` is dy where no earlier offset took the window yet, else 0 (exact: factors are 0/1).
     let rest: tf.Tensor4D = dy;

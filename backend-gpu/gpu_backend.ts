@@ -42,7 +42,7 @@ class GpuTensor implements DeviceTensor {
 
 /** The ops `unary` and `binary` take (`checkOp` lists them in its error). */
 const UNARY_OPS: readonly UnaryOp[] = ["neg", "exp", "log", "sqrt", "relu", "step"];
-const BINARY_OPS: readonly BinaryOp[] = ["add", "sub", "mul", "div", "maximum"];
+const BINARY_OPS: readonly BinaryOp[] = ["add", "sub", "mul", "div"];
 
 /**
  * Rewrites a pad of rank > 4 as pads of rank ≤ 4 over reshaped views: adjacent unpadded axes are
@@ -244,20 +244,13 @@ export class GpuBackend implements Backend {
   }
 
   /** Max-pool gradient routed to the first maximum of each window (see `composed.ts`). */
-  maxPoolGrad(
-    dy: DeviceTensor,
-    x: DeviceTensor,
-    y: DeviceTensor,
-    geometry: PoolGeometry,
-  ): DeviceTensor {
+  maxPoolGrad(dy: DeviceTensor, x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
     const k = "maxPoolGrad";
     const tdy = this.#unwrap(k, "dy", dy) as tf.Tensor4D;
     const tx = this.#unwrap(k, "x", x) as tf.Tensor4D;
-    const ty = this.#unwrap(k, "y", y) as tf.Tensor4D;
     const { size, stride, outShape } = this.#rules.poolDims(k, tx.shape, geometry);
     this.#rules.checkOutputShape(k, "dy", tdy.shape, outShape);
-    this.#rules.checkOutputShape(k, "y", ty.shape, outShape);
-    return this.#wrap(() => maxPoolGradFirst(tdy, tx, ty, size, stride));
+    return this.#wrap(() => maxPoolGradFirst(tdy, tx, size, stride));
   }
 
   /** Elementwise one-input kernel; `step` is `tf.step` (0 at exactly 0; NaN stays NaN). */
@@ -297,8 +290,6 @@ export class GpuBackend implements Backend {
         return this.#wrap(() => tf.mul(ta, tb));
       case "div":
         return this.#wrap(() => tf.div(ta, tb));
-      case "maximum":
-        return this.#wrap(() => tf.maximum(ta, tb));
       default:
         return this.#rules.fail("binary", `unknown op "${op}"`);
     }
@@ -339,13 +330,6 @@ export class GpuBackend implements Backend {
     return this.#wrap(() => tf.reshape(t, [...shape]));
   }
 
-  /** Permutes axes. */
-  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
-    const t = this.#unwrap("transpose", "x", x);
-    this.#rules.transposedShape(t.shape, perm);
-    return this.#wrap(() => tf.transpose(t, [...perm]));
-  }
-
   /** Concatenates along `axis`. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
     const ts = xs.map((x, i) => this.#unwrap("concat", `xs[${i}]`, x));
@@ -365,13 +349,6 @@ export class GpuBackend implements Backend {
     const t = this.#unwrap("pad", "x", x);
     this.#rules.paddedShape(t.shape, paddings);
     return this.#wrap(() => padLowRank(t, paddings));
-  }
-
-  /** Picks `indices` along `axis` (checked to be in range). */
-  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
-    const t = this.#unwrap("gather", "x", x);
-    this.#rules.gatheredShape(t.shape, indices, axis);
-    return this.#wrap(() => tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
   }
 
   /** Training-mode batch norm, composed in one `tf.tidy` (see `composed.ts`). */

@@ -133,18 +133,18 @@ for (const c of ENGINE_CASES) {
     const y = gpu.maxPool(xs, { size: 2, stride: 2 });
     deepEqual(Array.from(await gpu.read(y)), [3, 3, 5, 5]);
     const dy = gpu.upload(new Float32Array([10, 20, 30, 40]), [1, 2, 2, 1]);
-    const dx = gpu.maxPoolGrad(dy, xs, y, { size: 2, stride: 2 });
+    const dx = gpu.maxPoolGrad(dy, xs, { size: 2, stride: 2 });
     deepEqual(Array.from(await gpu.read(dx)), [0, 10, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 0, 40, 0]);
     // Overlapping 3×3 stride 1: both top windows pick the 3 at (0,1); bottom ones the 5s.
     const y3 = gpu.maxPool(xs, { size: 3, stride: 1 });
     deepEqual(Array.from(await gpu.read(y3)), [3, 3, 5, 5]);
-    const dx3 = gpu.maxPoolGrad(dy, xs, y3, { size: 3, stride: 1 });
+    const dx3 = gpu.maxPoolGrad(dy, xs, { size: 3, stride: 1 });
     deepEqual(Array.from(await gpu.read(dx3)), [0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 30, 0, 40, 0]);
     // All equal: the first position of the window takes it.
     const flat = gpu.upload(new Float32Array([2, 2, 2, 2]), [1, 2, 2, 1]);
     const yf = gpu.maxPool(flat, { size: 2, stride: 2 });
     const one = gpu.upload(new Float32Array([1]), [1, 1, 1, 1]);
-    const dflat = gpu.maxPoolGrad(one, flat, yf, { size: 2, stride: 2 });
+    const dflat = gpu.maxPoolGrad(one, flat, { size: 2, stride: 2 });
     deepEqual(Array.from(await gpu.read(dflat)), [1, 0, 0, 0]);
     [xs, y, dy, dx, y3, dx3, flat, yf, one, dflat].forEach((t) => gpu.dispose(t));
   });
@@ -175,7 +175,6 @@ for (const c of ENGINE_CASES) {
       ["sub", row, [3], [-9, -18, -27, -6, -15, -24]],
       ["mul", col, [2, 1], [2, 4, 6, 16, 20, 24]],
       ["div", col, [2, 1], [0.5, 1, 1.5, 1, 1.25, 1.5]],
-      ["maximum", [3.5], [], [3.5, 3.5, 3.5, 4, 5, 6]],
     ];
     for (const [op, b, bShape, expected] of cases) {
       const [shape, got] = await run(
@@ -267,7 +266,7 @@ for (const c of ENGINE_CASES) {
     assertRowsOk(rows);
   });
 
-  test("broadcastTo, reshape, transpose", async (gpu) => {
+  test("broadcastTo and reshape", async (gpu) => {
     deepEqual(await run(gpu, [[[1, 2], [2, 1]]], (t) => gpu.broadcastTo(t, [3, 2, 3])), [
       [3, 2, 3],
       [1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2],
@@ -275,28 +274,9 @@ for (const c of ENGINE_CASES) {
     throws(() => gpu.broadcastTo(gpu.upload(new Float32Array(2), [2]), [3]), /broadcast/);
     deepEqual(await run(gpu, [[A23, [2, 3]]], (t) => gpu.reshape(t, [3, 1, 2])), [[3, 1, 2], A23]);
     throws(() => gpu.reshape(gpu.upload(new Float32Array(6), [6]), [4]), /cannot reshape/);
-    // x [2,3,2] = 0..11, perm [2,0,1]: out[k][i][j] = x[i][j][k].
-    const x = Array.from({ length: 12 }, (_, i) => i);
-    deepEqual(await run(gpu, [[x, [2, 3, 2]]], (t) => gpu.transpose(t, [2, 0, 1])), [
-      [2, 2, 3],
-      [0, 2, 4, 6, 8, 10, 1, 3, 5, 7, 9, 11],
-    ]);
-    // Rank 5 with a non-trivial permutation.
-    const x5 = Array.from({ length: 24 }, (_, i) => i);
-    const [shape5, got5] = await run(
-      gpu,
-      [[x5, [1, 2, 3, 1, 4]]],
-      (t) => gpu.transpose(t, [4, 1, 3, 2, 0]),
-    );
-    deepEqual(shape5, [4, 2, 1, 3, 1]);
-    const want5: number[] = [];
-    for (let d = 0; d < 4; d++) {
-      for (let a = 0; a < 2; a++) for (let b = 0; b < 3; b++) want5.push((a * 3 + b) * 4 + d);
-    }
-    deepEqual(got5, want5);
   });
 
-  test("concat, slice, pad (rank 2 and 5), gather", async (gpu) => {
+  test("concat, slice, pad (rank 2, 5 and 6)", async (gpu) => {
     deepEqual(
       await run(gpu, [[A23, [2, 3]], [[7, 8], [2, 1]]], (a, b) => gpu.concat([a, b], 1)),
       [[2, 4], [1, 2, 3, 7, 4, 5, 6, 8]],
@@ -327,20 +307,6 @@ for (const c of ENGINE_CASES) {
     assertRowsOk([
       await againstRef(gpu, "pad rank 6", [{ shape: shape6 }], (b, [t]) => b.pad(t, pads6), 6, 0),
     ]);
-    deepEqual(
-      await run(gpu, [[A23, [2, 3]]], (t) => gpu.gather(t, new Int32Array([2, 0, 2]), 1)),
-      [[2, 3], [3, 1, 3, 6, 4, 6]],
-    );
-    deepEqual(await run(gpu, [[A23, [2, 3]]], (t) => gpu.gather(t, new Int32Array([1]), 0)), [
-      [1, 3],
-      [4, 5, 6],
-    ]);
-    const t = gpu.upload(new Float32Array(A23), [2, 3]);
-    throws(
-      () => gpu.gather(t, new Int32Array([3]), 1),
-      /tfjs-\w+ backend gather: index 3 at position 0 is out of range \[0, 3\)/,
-    );
-    gpu.dispose(t);
   });
 
   test("batchNorm and batchNormGrad by hand, no cancellation for a large mean", async (gpu) => {
@@ -385,6 +351,8 @@ for (const c of ENGINE_CASES) {
       () => gpu.unary("neg", t),
       /backend unary neg: argument x \(shape \[2\]\) was used after dispose/,
     );
+    gpu.dispose(t); // a second dispose is ignored, as on every backend
+    throws(() => gpu.dispose({ shape: [2] }), /backend dispose: argument is not a tensor/);
     throws(
       () => gpu.unary("neg", { shape: [2] }),
       /backend unary neg: argument x is not a tensor of this tfjs-\w+ backend/,

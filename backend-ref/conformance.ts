@@ -249,12 +249,7 @@ export async function verifyKernels(
     await run(
       `maxPoolGrad ${tag}`,
       [{ shape: [xs[0], y0, y1, xs[3]] }, x],
-      (b, [dy, x]) => {
-        const y = b.maxPool(x, geom);
-        const dx = b.maxPoolGrad(dy, x, y, geom);
-        b.dispose(y);
-        return dx;
-      },
+      (b, [dy, x]) => b.maxPoolGrad(dy, x, geom),
     );
   }
 
@@ -264,7 +259,7 @@ export async function verifyKernels(
   for (const op of ["log", "sqrt"] as const) {
     await run(`unary ${op}`, [{ shape: [3, 17], lo: 0.1, hi: 3 }], (b, [x]) => b.unary(op, x));
   }
-  for (const op of ["add", "sub", "mul", "maximum"] as const) {
+  for (const op of ["add", "sub", "mul"] as const) {
     await run(
       `binary ${op} [2,1,5]⊕[3,1]`,
       [{ shape: [2, 1, 5] }, { shape: [3, 1] }],
@@ -301,22 +296,12 @@ export async function verifyKernels(
   );
   await run("reshape [2,3,4]→[6,4]", [{ shape: [2, 3, 4] }], (b, [x]) => b.reshape(x, [6, 4]));
   await run(
-    "transpose [2,3,4] 2,0,1",
-    [{ shape: [2, 3, 4] }],
-    (b, [x]) => b.transpose(x, [2, 0, 1]),
-  );
-  await run(
     "concat axis 1",
     [{ shape: [2, 3] }, { shape: [2, 5] }],
     (b, [x, y]) => b.concat([x, y], 1),
   );
   await run("slice [5,6]", [{ shape: [5, 6] }], (b, [x]) => b.slice(x, [1, 2], [3, 3]));
   await run("pad [2,3]", [{ shape: [2, 3] }], (b, [x]) => b.pad(x, [[1, 0], [2, 1]]));
-  await run(
-    "gather rows",
-    [{ shape: [6, 4] }],
-    (b, [x]) => b.gather(x, new Int32Array([5, 0, 2, 2]), 0),
-  );
   rows.push(...await verifyBatchNorm(ref, other, rng));
   return rows;
 }
@@ -459,8 +444,7 @@ export async function verifyTrainingSteps(
     }
     results.push({ losses, grads, updated, times });
     opt.dispose();
-    for (const p of params) g.dispose(p.value);
-    for (const b of net.buffers()) g.dispose(b.value);
+    net.dispose();
   }
   const [r, o] = results;
   const tolerance = opts.tolerance ?? STEP_TOLERANCE;

@@ -154,16 +154,15 @@ export function maxPool(x: Dense, geometry: PoolGeometry): Dense {
 
 /**
  * Sends each window's `dy` to the position of that window's first maximum in `x`; overlapping
- * windows (size > stride) add up. `y`, the forward output, is only shape-checked.
+ * windows (size > stride) add up.
  */
-export function maxPoolGrad(dy: Dense, x: Dense, y: Dense, geometry: PoolGeometry): Dense {
+export function maxPoolGrad(dy: Dense, x: Dense, geometry: PoolGeometry): Dense {
   const { batch, inH, inW, channels, outH, outW, size, stride, outShape } = rules.poolDims(
     "maxPoolGrad",
     x.shape,
     geometry,
   );
   rules.checkOutputShape("maxPoolGrad", "dy", dy.shape, outShape);
-  rules.checkOutputShape("maxPoolGrad", "y", y.shape, outShape);
   const dx = new Float64Array(x.data.length);
   const rowStride = inW * channels;
   let o = 0;

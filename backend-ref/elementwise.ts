@@ -39,7 +39,6 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
-  maximum: Math.max,
 };
 
 /** Applies a one-input function to every element. */

@@ -1,5 +1,5 @@
 /**
- * Kernels that move values without arithmetic: reshape, transpose, concat, slice, pad, gather.
+ * Kernels that move values without arithmetic: reshape, concat, slice, pad.
  * Each returns a fresh array, so output lifetimes never depend on their inputs.
  *
  * @module
@@ -13,17 +13,6 @@ import { stridedOffsets } from "./strided.ts";
 export function reshape(x: Dense, shape: Shape): Dense {
   rules.checkReshape(x.shape, shape);
   return { shape: [...shape], data: x.data.slice() };
-}
-
-/** Output axis `i` is input axis `perm[i]`. */
-export function transpose(x: Dense, perm: readonly number[]): Dense {
-  const shape = rules.transposedShape(x.shape, perm);
-  // Moving one step along output axis i moves one step along input axis perm[i].
-  const inStrides = stridesOf(x.shape);
-  const from = stridedOffsets(shape, perm.map((p) => inStrides[p]));
-  const out = new Float32Array(from.length);
-  for (let o = 0; o < out.length; o++) out[o] = x.data[from[o]];
-  return { shape, data: out };
 }
 
 /** Joins tensors along `axis`; every other dimension must agree. */
@@ -69,22 +58,5 @@ export function pad(x: Dense, paddings: readonly (readonly [number, number])[]):
   const to = stridedOffsets(x.shape, outStrides, first);
   const out = new Float32Array(sizeOf(shape));
   for (let i = 0; i < to.length; i++) out[to[i]] = x.data[i];
-  return { shape, data: out };
-}
-
-/** Picks entries `indices` (each in `[0, shape[axis])`) along `axis`, in the given order. */
-export function gather(x: Dense, indices: Int32Array, axis: number): Dense {
-  const shape = rules.gatheredShape(x.shape, indices, axis);
-  const axisSize = x.shape[axis];
-  // View x as [outer, axisSize, inner]: output row (o, j) is input row (o, indices[j]).
-  const outer = sizeOf(x.shape.slice(0, axis));
-  const inner = sizeOf(x.shape.slice(axis + 1));
-  const out = new Float32Array(sizeOf(shape));
-  for (let o = 0; o < outer; o++) {
-    for (let j = 0; j < indices.length; j++) {
-      const from = (o * axisSize + indices[j]) * inner;
-      out.set(x.data.subarray(from, from + inner), (o * indices.length + j) * inner);
-    }
-  }
   return { shape, data: out };
 }

@@ -1,6 +1,6 @@
 /**
  * The one strided-index walk of the reference backend, shared by broadcasting (binary,
- * broadcastTo), the movement kernels (transpose, slice, pad) and reductions.
+ * broadcastTo), the movement kernels (slice, pad) and reductions.
  *
  * @module
  */
@@ -11,7 +11,7 @@ import { type Shape, sizeOf } from "@simclr/core";
  * For every index of `shape` in row-major order, the flat offset `start + Σ index[i]·steps[i]`.
  *
  * One walk serves every kernel that moves values: broadcasting uses step 0 along broadcast axes,
- * a transpose the input's strides permuted, a slice the input's strides from the block's corner,
+ * a slice the input's strides from the block's corner,
  * a pad (walking the input) the output's strides from the first unpadded element, and a
  * reduction (walking the input) the output's strides with 0 along reduced axes.
  */
