@@ -167,7 +167,9 @@ export class GpuBackend implements Backend {
 
   /** Frees a device tensor; disposing twice is ignored, a tensor of another backend refused. */
   dispose(x: DeviceTensor): void {
-    if (!this.#isOwn(x)) this.#rules.fail("dispose", `argument is not a tensor of this backend`);
+    if (!this.#isOwn(x)) {
+      this.#rules.fail("dispose", `argument is not a tensor of this ${this.name} backend`);
+    }
     x.tensor.dispose();
   }
 

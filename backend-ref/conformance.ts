@@ -492,6 +492,61 @@ export async function verifyTrainingSteps(
   return { rows, times: [r.times, o.times] };
 }
 
+/**
+ * Calls every kernel with one kind of bad argument each (wrong shapes, ranks, geometry, ops,
+ * disposed and foreign tensors) and returns the error messages with the leading
+ * `<backend> backend ` removed, or `no error: <call>` where a call did not throw. Every backend
+ * applies `core/shapes.ts`, so every backend must return exactly the reference's list.
+ */
+export async function argumentErrors(b: Backend): Promise<string[]> {
+  const t = (shape: number[]) => b.upload(new Float32Array(sizeOf(shape)), shape);
+  const x = t([1, 4, 4, 2]), w = t([3, 3, 2, 5]), w3 = t([3, 3, 3, 5]);
+  const m = t([2, 3]), m33 = t([3, 3]), v = t([2]), v3 = t([3]);
+  const gone = t([3]);
+  b.dispose(gone);
+  const foreign: DeviceTensor = { shape: [2, 3] };
+  const calls: [string, () => unknown][] = [
+    ["upload", () => b.upload(new Float32Array(5), [2, 3])],
+    ["matMul", () => b.matMul(m, m, false, false)],
+    ["matMul rank", () => b.matMul(v, m, false, false)],
+    ["conv2d channels", () => b.conv2d(x, w3, { stride: 1, pad: 1 })],
+    ["conv2d stride", () => b.conv2d(x, w, { stride: 0, pad: 1 })],
+    ["conv2d rank", () => b.conv2d(m, w, { stride: 1, pad: 1 })],
+    ["conv2dGradInput dy", () => b.conv2dGradInput(x, w, x.shape, { stride: 2, pad: 1 })],
+    ["conv2dGradFilter dy", () => b.conv2dGradFilter(x, x, w.shape, { stride: 1, pad: 0 })],
+    ["maxPool window", () => b.maxPool(x, { size: 5, stride: 1 })],
+    ["maxPoolGrad dy", () => b.maxPoolGrad(x, x, { size: 2, stride: 2 })],
+    ["unary op", () => b.unary("tanh" as never, m)],
+    ["binary op", () => b.binary("pow" as never, m, m)],
+    ["binary broadcast", () => b.binary("add", m, v)],
+    ["reduce op", () => b.reduce("min" as never, m, [0], false)],
+    ["reduce axes order", () => b.reduce("sum", m, [1, 0], false)],
+    ["reduce axis range", () => b.reduce("max", m, [2], false)],
+    ["broadcastTo", () => b.broadcastTo(v, [3])],
+    ["reshape", () => b.reshape(m, [4, 2])],
+    ["concat", () => b.concat([m, m33], 1)],
+    ["slice", () => b.slice(m, [1, 1], [2, 1])],
+    ["pad", () => b.pad(m, [[1, 1]])],
+    ["batchNorm gamma", () => b.batchNorm(m, v, v3, 1e-5)],
+    ["disposed", () => b.unary("neg", gone)],
+    ["foreign", () => b.unary("neg", foreign)],
+    ["dispose foreign", () => b.dispose(foreign)],
+  ];
+  const messages: string[] = [];
+  for (const [name, call] of calls) {
+    try {
+      const out = call();
+      messages.push(`no error: ${name}`);
+      if (out && typeof out === "object" && "shape" in out) b.dispose(out as DeviceTensor);
+    } catch (e) {
+      messages.push((e as Error).message.replaceAll(`${b.name} backend`, "<backend>"));
+    }
+  }
+  b.dispose(gone); // a second dispose is ignored
+  for (const o of [x, w, w3, m, m33, v, v3]) b.dispose(o);
+  return messages;
+}
+
 /** Formats rows as an aligned table, one row a tensor. */
 export function formatTable(rows: VerifyRow[]): string {
   const header = ["group", "tensor", "shape", "max|Δ|", "‖Δ‖/‖ref‖", "tol", "result"];
