@@ -6,14 +6,9 @@
  */
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
+import { createRefBackend } from "@simclr/backend-ref";
 import { chooseBackend, type EngineName } from "@simclr/cli";
-import {
-  createRefBackend,
-  formatTable,
-  verifyKernels,
-  type VerifyRow,
-  verifyTrainingSteps,
-} from "@simclr/backend-ref";
+import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
 import { writeJsonAtomic } from "@simclr/core";
 
 const USAGE =
