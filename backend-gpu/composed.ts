@@ -12,6 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { outSize } from "@simclr/core";
 
 /** Spatial signed padding `[top, bottom, left, right]`; a negative side crops instead. */
 export type SignedPads = readonly [number, number, number, number];
@@ -72,35 +73,6 @@ function convSigned(
   });
 }
 
-/** Output side of a convolution: `floor((size + 2·pad − k) / stride) + 1`. */
-function outSide(size: number, k: number, stride: number, pad: number): number {
-  return Math.floor((size + 2 * pad - k) / stride) + 1;
-}
-
-function checkDy(
-  dyShape: readonly number[],
-  xShape: readonly number[],
-  wShape: readonly number[],
-  stride: number,
-  pad: number,
-  what: string,
-): [number, number] {
-  const [n, h, w, cin] = xShape;
-  const [kh, kw, wcin, cout] = wShape;
-  const oh = outSide(h, kh, stride, pad), ow = outSide(w, kw, stride, pad);
-  const expected = [n, oh, ow, cout];
-  if (
-    xShape.length !== 4 || wShape.length !== 4 || cin !== wcin || oh < 1 || ow < 1 ||
-    dyShape.length !== 4 || expected.some((d, i) => d !== dyShape[i])
-  ) {
-    throw new Error(
-      `${what}: dy [${dyShape}] does not match x [${xShape}], w [${wShape}], stride ${stride}, ` +
-        `pad ${pad} (expected dy [${expected}] with x channels = w in-channels)`,
-    );
-  }
-  return [oh, ow];
-}
-
 /**
  * Interleaves an `sh × sw` grid of equally shaped NHWC tensors `[n,q,r,c]` into one
  * `[n,q·sh,r·sw,c]`: element `(i,j)` of `grid[a][b]` lands at row `i·sh + a`, column `j·sw + b`.
@@ -143,7 +115,8 @@ export function conv2dGradInput(
   pad: number,
 ): tf.Tensor4D {
   const [kh, kw, cin] = w.shape;
-  const [oh, ow] = checkDy(dy.shape, xShape, w.shape, stride, pad, "conv2dGradInput");
+  // Shapes were checked by GpuBackend (core/shapes.ts rules); dy is [n, oh, ow, cout].
+  const [, oh, ow] = dy.shape;
   const [n, h, wd] = xShape;
   return tf.tidy(() => {
     const flipSwap = (f: tf.Tensor4D) =>
@@ -202,7 +175,8 @@ export function conv2dGradFilter(
   pad: number,
 ): tf.Tensor4D {
   const [kh, kw] = wShape;
-  const [oh, ow] = checkDy(dy.shape, x.shape, wShape, stride, pad, "conv2dGradFilter");
+  // Shapes were checked by GpuBackend (core/shapes.ts rules); dy is [n, oh, ow, cout].
+  const [, oh, ow] = dy.shape;
   const [, h, wd] = x.shape;
   return tf.tidy(() => {
     const restH = h + 2 * pad - kh - (oh - 1) * stride;
@@ -253,32 +227,26 @@ class StridedViews {
  * (wasm and webgpu, measured) sends it to the LAST maximum on ties, so it is not used.
  *
  * For every window offset `(a,b)` the strided view `x[:, a::s, b::s, :]` (see `StridedViews`) is
- * compared with `y`; a position wins if it equals the max and no earlier offset already won.
+ * compared with the forward output `y` (recomputed here); a position wins if it equals the max and no earlier offset already won.
  * Non-overlapping windows
  * (`size === stride`) interleave the per-offset results with concats; overlapping ones scatter each
  * offset by dilation and sum.
  *
  * @param dy upstream gradient `[n,oh,ow,c]`
  * @param x forward input `[n,h,w,c]`
- * @param y forward output `[n,oh,ow,c]`
  */
 export function maxPoolGradFirst(
   dy: tf.Tensor4D,
   x: tf.Tensor4D,
-  y: tf.Tensor4D,
   size: number,
   stride: number,
 ): tf.Tensor4D {
-  const [n, h, w, c] = x.shape;
-  const oh = outSide(h, size, stride, 0), ow = outSide(w, size, stride, 0);
-  const expected = [n, oh, ow, c];
-  if (expected.some((d, i) => d !== y.shape[i] || d !== dy.shape[i])) {
-    throw new Error(
-      `maxPoolGrad: y [${y.shape}] and dy [${dy.shape}] must both be [${expected}] for x ` +
-        `[${x.shape}], size ${size}, stride ${stride}`,
-    );
-  }
+  const [, h, w] = x.shape;
+  const oh = outSize(h, size, stride), ow = outSize(w, size, stride);
   return tf.tidy(() => {
+    // The forward output again (the Backend interface does not pass it; one max pool is cheap
+    // next to the size² masks below).
+    const y = tf.maxPool(x, size, stride, "valid");
     const views = new StridedViews(x, stride, oh, ow);
     // `rest` is dy where no earlier offset took the window yet, else 0 (exact: factors are 0/1).
     let rest: tf.Tensor4D = dy;

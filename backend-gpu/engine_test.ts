@@ -115,22 +115,20 @@ async function everyKernel(gpu: GpuBackend): Promise<void> {
   keep(gpu.conv2dGradFilter(x, y, w.shape, g));
   for (const pool of [{ size: 2, stride: 2 }, { size: 3, stride: 1 }]) {
     const p = keep(gpu.maxPool(x, pool));
-    keep(gpu.maxPoolGrad(p, x, p, pool));
+    keep(gpu.maxPoolGrad(p, x, pool));
   }
   const m = keep(gpu.reshape(x, [10, 15]));
   keep(gpu.matMul(m, m, false, true));
   for (const op of ["neg", "exp", "log", "sqrt", "relu", "step"] as const) keep(gpu.unary(op, m));
   const row = keep(gpu.reduce("max", m, [0], true));
-  for (const op of ["add", "sub", "mul", "div", "maximum"] as const) keep(gpu.binary(op, m, row));
+  for (const op of ["add", "sub", "mul", "div"] as const) keep(gpu.binary(op, m, row));
   keep(gpu.reduce("sum", m, [1], false));
   keep(gpu.reduce("sum", m, [], false));
   keep(gpu.broadcastTo(row, [3, 10, 15]));
-  keep(gpu.transpose(x, [3, 0, 2, 1]));
   keep(gpu.concat([m, m], 1));
   keep(gpu.slice(m, [1, 2], [3, 4]));
   keep(gpu.pad(m, [[1, 2], [0, 1]]));
   keep(gpu.pad(keep(gpu.reshape(m, [2, 5, 3, 5, 1])), [[0, 0], [1, 0], [0, 0], [0, 1], [0, 0]]));
-  keep(gpu.gather(m, new Int32Array([3, 1, 3]), 0));
   await gpu.read(out[out.length - 1]);
   out.forEach((t) => gpu.dispose(t));
 }
@@ -163,7 +161,10 @@ Deno.test({
       deepEqual(Array.from(await webgpu.read(yb)), [5, 11, 11, 25]);
       [ya, yb].forEach((t) => t === ya ? wasm.dispose(t) : webgpu.dispose(t));
     }
-    throws(() => wasm.unary("neg", b), /belongs to tfjs-webgpu; read it and upload it/);
+    throws(
+      () => wasm.unary("neg", b),
+      /tfjs-wasm backend unary neg: argument x is not a tensor of this tfjs-wasm backend/,
+    );
     wasm.dispose(a);
     webgpu.dispose(b);
   },

@@ -16,7 +16,7 @@ import type {
   Shape,
   UnaryOp,
 } from "@simclr/core";
-import { batchNormArgumentError, broadcastShapes, sizeOf } from "@simclr/core";
+import { batchNormArgumentError, type ShapeRules, shapeRules, sizeOf } from "@simclr/core";
 import {
   batchNormComposed,
   batchNormGradComposed,
@@ -34,7 +34,15 @@ class GpuTensor implements DeviceTensor {
   get shape(): Shape {
     return this.tensor.shape;
   }
+  /** Whether the TF.js tensor was freed (what `ShapeRules.openTensor` checks). */
+  get disposed(): boolean {
+    return this.tensor.isDisposed;
+  }
 }
+
+/** The ops `unary` and `binary` take (`checkOp` lists them in its error). */
+const UNARY_OPS: readonly UnaryOp[] = ["neg", "exp", "log", "sqrt", "relu", "step"];
+const BINARY_OPS: readonly BinaryOp[] = ["add", "sub", "mul", "div"];
 
 /**
  * Rewrites a pad of rank > 4 as pads of rank ≤ 4 over reshaped views: adjacent unpadded axes are
@@ -88,6 +96,11 @@ export class GpuBackend implements Backend {
   /** One line saying why this engine was chosen (CLIs print it first). */
   readonly reason: string;
   readonly #tfBackend: string;
+  /**
+   * The argument rules every backend shares (`shapeRules` of `@simclr/core`), naming this
+   * backend in errors: `tfjs-wasm backend conv2d: …`.
+   */
+  readonly #rules: ShapeRules;
   /** Engines that keep a reference to host arrays given to or returned by TF.js. */
   readonly #copiesHostArrays: boolean;
 
@@ -97,6 +110,7 @@ export class GpuBackend implements Backend {
     this.name = `tfjs-${loaded.engine}`;
     this.reason = loaded.reason;
     this.#tfBackend = loaded.tfBackend;
+    this.#rules = shapeRules(this.name);
     // wasm copies into its heap on upload and slices on read; webgpu and tfjs-node keep the
     // caller's array (and webgpu caches read results), so those get private copies.
     this.#copiesHostArrays = loaded.engine === "wasm";
@@ -130,48 +144,33 @@ export class GpuBackend implements Backend {
     }
   }
 
-  #unwrap(x: DeviceTensor, what: string): tf.Tensor {
-    if (!(x instanceof GpuTensor)) {
-      throw new Error(`${this.name}.${what}: got a tensor of another backend (shape [${x.shape}])`);
-    }
-    if (x.owner !== this) {
-      throw new Error(
-        `${this.name}.${what}: tensor [${x.shape}] belongs to ${x.owner.name}; read it and upload it`,
-      );
-    }
-    if (x.tensor.isDisposed) {
-      throw new Error(`${this.name}.${what}: tensor [${x.shape}] was already disposed`);
-    }
-    return x.tensor;
+  /** Checks that argument `argument` of `kernel` is a live tensor of this backend. */
+  #unwrap(kernel: string, argument: string, x: DeviceTensor): tf.Tensor {
+    return this.#rules.openTensor(kernel, argument, x, this.#isOwn).tensor;
   }
 
-  #unwrap4(x: DeviceTensor, what: string): tf.Tensor4D {
-    const t = this.#unwrap(x, what);
-    if (t.rank !== 4) {
-      throw new Error(`${this.name}.${what}: expected a 4-D tensor, got [${t.shape}]`);
-    }
-    return t as tf.Tensor4D;
-  }
+  #isOwn = (t: DeviceTensor): t is GpuTensor => t instanceof GpuTensor && t.owner === this;
 
   /** Copies host data to the device. */
   upload(data: Float32Array, shape: Shape): DeviceTensor {
-    if (data.length !== sizeOf(shape)) {
-      throw new Error(`${this.name}.upload: ${data.length} values do not fill shape [${shape}]`);
-    }
+    this.#rules.checkUpload(data, shape);
     const values = this.#copiesHostArrays ? data : data.slice();
     return this.#wrap(() => tf.tensor(values, [...shape], "float32"));
   }
 
   /** Copies a device tensor to the host (a fresh array the caller may modify). */
   async read(x: DeviceTensor): Promise<Float32Array> {
-    const t = this.#unwrap(x, "read");
+    const t = this.#unwrap("read", "x", x);
     const values = (await t.data()) as Float32Array;
     return this.#copiesHostArrays ? values : values.slice();
   }
 
-  /** Frees a device tensor; disposing twice is ignored. */
+  /** Frees a device tensor; disposing twice is ignored, a tensor of another backend refused. */
   dispose(x: DeviceTensor): void {
-    if (x instanceof GpuTensor) x.tensor.dispose();
+    if (!this.#isOwn(x)) {
+      this.#rules.fail("dispose", `argument is not a tensor of this ${this.name} backend`);
+    }
+    x.tensor.dispose();
   }
 
   /**
@@ -188,8 +187,9 @@ export class GpuBackend implements Backend {
    * the plain product (1024³).
    */
   matMul(a: DeviceTensor, b: DeviceTensor, transposeA: boolean, transposeB: boolean): DeviceTensor {
-    const ta = this.#unwrap(a, "matMul") as tf.Tensor2D;
-    const tb = this.#unwrap(b, "matMul") as tf.Tensor2D;
+    const ta = this.#unwrap("matMul", "a", a) as tf.Tensor2D;
+    const tb = this.#unwrap("matMul", "b", b) as tf.Tensor2D;
+    this.#rules.matMulDims(ta.shape, tb.shape, transposeA, transposeB);
     if (this.engine !== "wasm" || (!transposeA && !transposeB)) {
       return this.#wrap(() => tf.matMul(ta, tb, transposeA, transposeB));
     }
@@ -202,15 +202,10 @@ export class GpuBackend implements Backend {
 
   /** Forward convolution (`tf.conv2d` with explicit symmetric padding). */
   conv2d(x: DeviceTensor, w: DeviceTensor, geometry: ConvGeometry): DeviceTensor {
-    const { stride, pad } = geometry;
-    return this.#wrap(() =>
-      tf.conv2d(
-        this.#unwrap4(x, "conv2d"),
-        this.#unwrap4(w, "conv2d"),
-        stride,
-        [[0, 0], [pad, pad], [pad, pad], [0, 0]],
-      )
-    );
+    const tx = this.#unwrap("conv2d", "x", x) as tf.Tensor4D;
+    const tw = this.#unwrap("conv2d", "w", w) as tf.Tensor4D;
+    const { stride, pad } = this.#rules.convDims("conv2d", tx.shape, tw.shape, geometry);
+    return this.#wrap(() => tf.conv2d(tx, tw, stride, [[0, 0], [pad, pad], [pad, pad], [0, 0]]));
   }
 
   /** Input gradient of conv2d, composed as one forward convolution (see `composed.ts`). */
@@ -220,15 +215,12 @@ export class GpuBackend implements Backend {
     xShape: Shape,
     geometry: ConvGeometry,
   ): DeviceTensor {
-    return this.#wrap(() =>
-      conv2dGradInput(
-        this.#unwrap4(dy, "conv2dGradInput"),
-        this.#unwrap4(w, "conv2dGradInput"),
-        xShape,
-        geometry.stride,
-        geometry.pad,
-      )
-    );
+    const k = "conv2dGradInput";
+    const tdy = this.#unwrap(k, "dy", dy) as tf.Tensor4D;
+    const tw = this.#unwrap(k, "w", w) as tf.Tensor4D;
+    const { stride, pad, outShape } = this.#rules.convDims(k, xShape, tw.shape, geometry);
+    this.#rules.checkOutputShape(k, "dy", tdy.shape, outShape);
+    return this.#wrap(() => conv2dGradInput(tdy, tw, xShape, stride, pad));
   }
 
   /** Filter gradient of conv2d, composed as one forward convolution (see `composed.ts`). */
@@ -238,45 +230,35 @@ export class GpuBackend implements Backend {
     wShape: Shape,
     geometry: ConvGeometry,
   ): DeviceTensor {
-    return this.#wrap(() =>
-      conv2dGradFilter(
-        this.#unwrap4(x, "conv2dGradFilter"),
-        this.#unwrap4(dy, "conv2dGradFilter"),
-        wShape,
-        geometry.stride,
-        geometry.pad,
-      )
-    );
+    const k = "conv2dGradFilter";
+    const tx = this.#unwrap(k, "x", x) as tf.Tensor4D;
+    const tdy = this.#unwrap(k, "dy", dy) as tf.Tensor4D;
+    const { stride, pad, outShape } = this.#rules.convDims(k, tx.shape, wShape, geometry);
+    this.#rules.checkOutputShape(k, "dy", tdy.shape, outShape);
+    return this.#wrap(() => conv2dGradFilter(tx, tdy, wShape, stride, pad));
   }
 
   /** Max pool without padding (`tf.maxPool`, "valid"). */
   maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
-    return this.#wrap(() =>
-      tf.maxPool(this.#unwrap4(x, "maxPool"), geometry.size, geometry.stride, "valid")
-    );
+    const tx = this.#unwrap("maxPool", "x", x) as tf.Tensor4D;
+    const { size, stride } = this.#rules.poolDims("maxPool", tx.shape, geometry);
+    return this.#wrap(() => tf.maxPool(tx, size, stride, "valid"));
   }
 
   /** Max-pool gradient routed to the first maximum of each window (see `composed.ts`). */
-  maxPoolGrad(
-    dy: DeviceTensor,
-    x: DeviceTensor,
-    y: DeviceTensor,
-    geometry: PoolGeometry,
-  ): DeviceTensor {
-    return this.#wrap(() =>
-      maxPoolGradFirst(
-        this.#unwrap4(dy, "maxPoolGrad"),
-        this.#unwrap4(x, "maxPoolGrad"),
-        this.#unwrap4(y, "maxPoolGrad"),
-        geometry.size,
-        geometry.stride,
-      )
-    );
+  maxPoolGrad(dy: DeviceTensor, x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
+    const k = "maxPoolGrad";
+    const tdy = this.#unwrap(k, "dy", dy) as tf.Tensor4D;
+    const tx = this.#unwrap(k, "x", x) as tf.Tensor4D;
+    const { size, stride, outShape } = this.#rules.poolDims(k, tx.shape, geometry);
+    this.#rules.checkOutputShape(k, "dy", tdy.shape, outShape);
+    return this.#wrap(() => maxPoolGradFirst(tdy, tx, size, stride));
   }
 
   /** Elementwise one-input kernel; `step` is `tf.step` (0 at exactly 0; NaN stays NaN). */
   unary(op: UnaryOp, x: DeviceTensor): DeviceTensor {
-    const t = this.#unwrap(x, "unary");
+    this.#rules.checkOp("unary", op, UNARY_OPS);
+    const t = this.#unwrap(`unary ${op}`, "x", x);
     switch (op) {
       case "neg":
         return this.#wrap(() => tf.neg(t));
@@ -291,13 +273,16 @@ export class GpuBackend implements Backend {
       case "step":
         return this.#wrap(() => tf.step(t, 0));
       default:
-        throw new Error(`${this.name}.unary: unknown op "${op}"`);
+        return this.#rules.fail("unary", `unknown op "${op}"`);
     }
   }
 
   /** Elementwise two-input kernel with broadcasting. */
   binary(op: BinaryOp, a: DeviceTensor, b: DeviceTensor): DeviceTensor {
-    const ta = this.#unwrap(a, "binary"), tb = this.#unwrap(b, "binary");
+    this.#rules.checkOp("binary", op, BINARY_OPS);
+    const k = `binary ${op}`;
+    const ta = this.#unwrap(k, "a", a), tb = this.#unwrap(k, "b", b);
+    this.#rules.broadcastShape(k, ta.shape, tb.shape);
     switch (op) {
       case "add":
         return this.#wrap(() => tf.add(ta, tb));
@@ -307,19 +292,19 @@ export class GpuBackend implements Backend {
         return this.#wrap(() => tf.mul(ta, tb));
       case "div":
         return this.#wrap(() => tf.div(ta, tb));
-      case "maximum":
-        return this.#wrap(() => tf.maximum(ta, tb));
       default:
-        throw new Error(`${this.name}.binary: unknown op "${op}"`);
+        return this.#rules.fail("binary", `unknown op "${op}"`);
     }
   }
 
   /** Sum or max over `axes`; no axes is a copy. */
   reduce(op: ReduceOp, x: DeviceTensor, axes: readonly number[], keepDims: boolean): DeviceTensor {
-    const t = this.#unwrap(x, "reduce");
-    if (axes.some((a) => !Number.isInteger(a) || a < 0 || a >= t.rank)) {
-      throw new Error(`${this.name}.reduce: axes [${axes}] out of range for shape [${t.shape}]`);
+    if (op !== "sum" && op !== "max") {
+      this.#rules.fail("reduce", `unknown op "${op}" (expected sum or max)`);
     }
+    const kernel = `reduce ${op}`;
+    const t = this.#unwrap(kernel, "x", x);
+    this.#rules.reducedShape(kernel, t.shape, axes, keepDims);
     if (axes.length === 0) return this.#wrap(() => tf.clone(t));
     if (op === "sum") {
       // wasm sums sequentially in float32; the others already reduce in trees.
@@ -327,17 +312,13 @@ export class GpuBackend implements Backend {
         this.engine === "wasm" ? wasmSum(t, axes, keepDims) : tf.sum(t, [...axes], keepDims)
       );
     }
-    if (op === "max") return this.#wrap(() => tf.max(t, [...axes], keepDims));
-    throw new Error(`${this.name}.reduce: unknown op "${op}"`);
+    return this.#wrap(() => tf.max(t, [...axes], keepDims));
   }
 
   /** Repeats `x` along size-1 or missing leading axes (`tf.broadcastTo`, checked first). */
   broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor {
-    const t = this.#unwrap(x, "broadcastTo");
-    const target = broadcastShapes(t.shape, shape);
-    if (target.length !== shape.length || target.some((d, i) => d !== shape[i])) {
-      throw new Error(`${this.name}.broadcastTo: [${t.shape}] does not broadcast to [${shape}]`);
-    }
+    const t = this.#unwrap("broadcastTo", "x", x);
+    this.#rules.checkBroadcastTo(t.shape, shape);
     // wasm's Tile-based broadcast is 25× slower than the composition (see composed.ts).
     return this.#wrap(() =>
       this.engine === "wasm" ? wasmBroadcastTo(t, shape) : tf.broadcastTo(t, [...shape])
@@ -346,53 +327,30 @@ export class GpuBackend implements Backend {
 
   /** Same data, new shape. */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor {
-    const t = this.#unwrap(x, "reshape");
-    if (sizeOf(shape) !== t.size) {
-      throw new Error(`${this.name}.reshape: cannot reshape [${t.shape}] to [${shape}]`);
-    }
+    const t = this.#unwrap("reshape", "x", x);
+    this.#rules.checkReshape(t.shape, shape);
     return this.#wrap(() => tf.reshape(t, [...shape]));
-  }
-
-  /** Permutes axes. */
-  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
-    return this.#wrap(() => tf.transpose(this.#unwrap(x, "transpose"), [...perm]));
   }
 
   /** Concatenates along `axis`. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
-    if (xs.length === 0) throw new Error(`${this.name}.concat: no tensors to concatenate`);
-    return this.#wrap(() => tf.concat(xs.map((x) => this.#unwrap(x, "concat")), axis));
+    const ts = xs.map((x, i) => this.#unwrap("concat", `xs[${i}]`, x));
+    this.#rules.concatShape(ts.map((t) => t.shape), axis);
+    return this.#wrap(() => tf.concat(ts, axis));
   }
 
   /** The block at `begin` with extent `size`. */
   slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor {
-    return this.#wrap(() => tf.slice(this.#unwrap(x, "slice"), [...begin], [...size]));
+    const t = this.#unwrap("slice", "x", x);
+    this.#rules.checkSlice(t.shape, begin, size);
+    return this.#wrap(() => tf.slice(t, [...begin], [...size]));
   }
 
   /** Zero padding (ranks above 4 are rewritten as rank ≤ 4 pads). */
   pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor {
-    const t = this.#unwrap(x, "pad");
-    if (paddings.length !== t.rank) {
-      throw new Error(`${this.name}.pad: ${paddings.length} paddings for shape [${t.shape}]`);
-    }
+    const t = this.#unwrap("pad", "x", x);
+    this.#rules.paddedShape(t.shape, paddings);
     return this.#wrap(() => padLowRank(t, paddings));
-  }
-
-  /** Picks `indices` along `axis` (checked to be in range). */
-  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
-    const t = this.#unwrap(x, "gather");
-    const extent = t.shape[axis];
-    if (extent === undefined) {
-      throw new Error(`${this.name}.gather: axis ${axis} out of range for shape [${t.shape}]`);
-    }
-    for (const i of indices) {
-      if (i < 0 || i >= extent) {
-        throw new Error(
-          `${this.name}.gather: index ${i} out of range [0, ${extent}) on axis ${axis}`,
-        );
-      }
-    }
-    return this.#wrap(() => tf.tidy(() => tf.gather(t, tf.tensor1d(indices, "int32"), axis)));
   }
 
   /** Training-mode batch norm, composed in one `tf.tidy` (see `composed.ts`). */
@@ -402,11 +360,12 @@ export class GpuBackend implements Backend {
     beta: DeviceTensor,
     eps: number,
   ): BatchNormOutput {
-    const tx = this.#unwrap(x, "batchNorm");
-    const tg = this.#unwrap(gamma, "batchNorm") as tf.Tensor1D;
-    const tb = this.#unwrap(beta, "batchNorm") as tf.Tensor1D;
+    const k = "batchNorm";
+    const tx = this.#unwrap(k, "x", x);
+    const tg = this.#unwrap(k, "gamma", gamma) as tf.Tensor1D;
+    const tb = this.#unwrap(k, "beta", beta) as tf.Tensor1D;
     const problem = batchNormArgumentError(tx.shape, { gamma: tg.shape, beta: tb.shape }, eps);
-    if (problem) throw new Error(`${this.name}.batchNorm: ${problem}`);
+    if (problem) this.#rules.fail(k, problem);
     const out = this.#run(() => batchNormComposed(tx, tg, tb, eps, this.engine === "wasm"));
     return {
       y: new GpuTensor(out.y, this),
@@ -425,17 +384,17 @@ export class GpuBackend implements Backend {
     eps: number,
   ): BatchNormGradOutput {
     const k = "batchNormGrad";
-    const tdy = this.#unwrap(dy, k), tx = this.#unwrap(x, k);
-    const tm = this.#unwrap(mean, k) as tf.Tensor1D;
-    const tv = this.#unwrap(variance, k) as tf.Tensor1D;
-    const tg = this.#unwrap(gamma, k) as tf.Tensor1D;
+    const tdy = this.#unwrap(k, "dy", dy), tx = this.#unwrap(k, "x", x);
+    const tm = this.#unwrap(k, "mean", mean) as tf.Tensor1D;
+    const tv = this.#unwrap(k, "variance", variance) as tf.Tensor1D;
+    const tg = this.#unwrap(k, "gamma", gamma) as tf.Tensor1D;
     const problem = batchNormArgumentError(
       tx.shape,
       { mean: tm.shape, variance: tv.shape, gamma: tg.shape },
       eps,
       tdy.shape,
     );
-    if (problem) throw new Error(`${this.name}.${k}: ${problem}`);
+    if (problem) this.#rules.fail(k, problem);
     const out = this.#run(() =>
       batchNormGradComposed(tdy, tx, tm, tv, tg, eps, this.engine === "wasm")
     );

@@ -44,8 +44,7 @@
  * `matMul` with a transpose flag transposes explicitly first (the flagged kernel skips XNNPACK:
  * 2 against 27 GFLOP/s at 1024³), and strided views are rank-4 slices (wasm's `StridedSlice` and
  * slices of rank > 4 run element by element in JavaScript, ~1 s per 2M elements — so core should
- * keep its own slices at rank ≤ 4). `binary("maximum")` stays stock although it is slow on wasm (330 ms at 33M elements, 2.7 s with
- * broadcasting) because core only uses it on small tensors.
+ * keep its own slices at rank ≤ 4).
  *
  * Memory: the wasm engine's heap is capped at 4 GiB (wasm32); past it a kernel traps and the
  * backend throws an error saying so (the engine is unusable afterwards), so pick the batch size

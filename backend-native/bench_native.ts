@@ -135,8 +135,7 @@ async function runSteps(
     times.push((performance.now() - t0) / 1000);
   }
   opt.dispose();
-  for (const p of net.params()) g.dispose(p.value);
-  for (const b of net.buffers()) g.dispose(b.value);
+  net.dispose();
   return times;
 }
 

@@ -49,10 +49,14 @@ Deno.test("buildNativeLibrary without a compiler: the prebuilt library for this 
 });
 
 Deno.test("buildNativeLibrary without a compiler or prebuilt folder names the compiler and the fix", async () => {
+  // An empty cache: a library built earlier from this source (backend-native/.build after any
+  // native run) would otherwise be used without a compiler, and nothing would be refused.
+  const cacheDir = await Deno.makeTempDir({ prefix: "simclr-native-empty-" });
   await assert.rejects(
-    buildNativeLibrary({ compiler: "simclr-no-such-compiler", prebuiltDir: "" }),
+    buildNativeLibrary({ compiler: "simclr-no-such-compiler", prebuiltDir: "", cacheDir }),
     /C\+\+ compiler "simclr-no-such-compiler" not found; install it with `apt-get install -y g\+\+`/,
   );
+  await Deno.remove(cacheDir, { recursive: true });
 });
 
 // The library cache: hash-checked, rebuilt when damaged, usable without a compiler, and placed

@@ -60,10 +60,6 @@ export const SYMBOLS = {
     parameters: ["pointer", "i32", "pointer", "i32", "buffer"],
     result: "void",
   },
-  nb_gather: {
-    parameters: ["pointer", "pointer", "i32", "i32", "i32", "buffer", "i32"],
-    result: "void",
-  },
   nb_reduce: {
     parameters: ["i32", "pointer", "pointer", "buffer"],
     result: "void",

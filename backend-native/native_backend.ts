@@ -45,7 +45,6 @@ const BINARY_CODES: Record<BinaryOp, number> = {
   sub: 1,
   mul: 2,
   div: 3,
-  maximum: 4,
 };
 /** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
 const MAX_RANK = 16;
@@ -480,19 +479,12 @@ export class NativeBackend implements Backend {
   }
 
   /** Routes `dy` to each window's first maximum; see {@linkcode Backend.maxPoolGrad}. */
-  maxPoolGrad(
-    dy: DeviceTensor,
-    x: DeviceTensor,
-    y: DeviceTensor,
-    geometry: PoolGeometry,
-  ): DeviceTensor {
+  maxPoolGrad(dy: DeviceTensor, x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
     const k = "maxPoolGrad";
     const tdy = this.#open(k, "dy", dy);
     const tx = this.#open(k, "x", x);
-    const ty = this.#open(k, "y", y);
     const { outShape, ints } = this.#poolArgs(k, tx.shape, geometry);
     rules.checkOutputShape(k, "dy", tdy.shape, outShape);
-    rules.checkOutputShape(k, "y", ty.shape, outShape);
     const out = this.#alloc(tx.shape);
     this.#f.nb_maxpool_grad(tdy.ptr, tx.ptr, out.ptr, ints);
     return out;
@@ -612,24 +604,6 @@ export class NativeBackend implements Backend {
     return out;
   }
 
-  /** Axis permutation; see {@linkcode Backend.transpose}. */
-  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
-    const tx = this.#open("transpose", "x", x);
-    const shape = rules.transposedShape(tx.shape, perm);
-    const inStrides = stridesOf(tx.shape);
-    const out = this.#alloc(shape);
-    this.#copy(
-      out,
-      0,
-      stridesOf(shape),
-      tx,
-      0,
-      perm.map((p) => inStrides[p]),
-      shape,
-    );
-    return out;
-  }
-
   /** Concatenation along an axis; see {@linkcode Backend.concat}. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
     const ts = xs.map((x, i) => this.#open("concat", `xs[${i}]`, x));
@@ -687,28 +661,6 @@ export class NativeBackend implements Backend {
     const out = this.#alloc(shape);
     this.#f.nb_fill(out.ptr, out.size, 0);
     this.#copy(out, offset, outStrides, tx, 0, stridesOf(tx.shape), tx.shape);
-    return out;
-  }
-
-  /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
-  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
-    const tx = this.#open("gather", "x", x);
-    const shape = rules.gatheredShape(tx.shape, indices, axis);
-    const axisSize = tx.shape[axis];
-    const outer = sizeOf(tx.shape.slice(0, axis));
-    const inner = sizeOf(tx.shape.slice(axis + 1));
-    const out = this.#alloc(shape);
-    if (out.size > 0) {
-      this.#f.nb_gather(
-        tx.ptr,
-        out.ptr,
-        outer,
-        axisSize,
-        inner,
-        indices,
-        indices.length,
-      );
-    }
     return out;
   }
 

@@ -10,41 +10,57 @@
  * @module
  */
 
-import { type ConvGeometry, type PoolGeometry, type Shape, sizeOf } from "@simclr/core";
+import {
+  type ConvDims,
+  type ConvGeometry,
+  type PoolGeometry,
+  type Shape,
+  sizeOf,
+} from "@simclr/core";
 import { type Dense, rules } from "./dense.ts";
+
+/**
+ * Visits every (output pixel, filter tap) pair of the forward pass whose input position lies in
+ * the image, in the forward order (b, oy, ox, ky, kx), with the flat offsets of `x[b,iy,ix,0]`,
+ * `w[ky,kx,0,0]` and `y[b,oy,ox,0]`. Taps on the zero padding are skipped: they add nothing.
+ * conv2d and both gradients are the same walk with a different accumulator, which makes them
+ * exact adjoints of one another.
+ */
+function forEachTap(
+  d: ConvDims,
+  visit: (xPixel: number, wTap: number, yPixel: number) => void,
+): void {
+  const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      for (let ox = 0; ox < outW; ox++) {
+        const yPixel = ((b * outH + oy) * outW + ox) * outC;
+        for (let ky = 0; ky < kH; ky++) {
+          const iy = oy * stride - pad + ky;
+          if (iy < 0 || iy >= inH) continue;
+          for (let kx = 0; kx < kW; kx++) {
+            const ix = ox * stride - pad + kx;
+            if (ix < 0 || ix >= inW) continue;
+            visit(((b * inH + iy) * inW + ix) * inC, (ky * kW + kx) * inC * outC, yPixel);
+          }
+        }
+      }
+    }
+  }
+}
 
 /** `y[b,oy,ox,co] = Σ_{ky,kx,ci} x[b, oy·s−p+ky, ox·s−p+kx, ci] · w[ky,kx,ci,co]`. */
 export function conv2d(x: Dense, w: Dense, geometry: ConvGeometry): Dense {
   const d = rules.convDims("conv2d", x.shape, w.shape, geometry);
-  const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
-  const xData = x.data;
-  const wData = w.data;
-  const out = new Float32Array(batch * outH * outW * outC);
-  const acc = new Float64Array(outC);
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outH; oy++) {
-      for (let ox = 0; ox < outW; ox++) {
-        acc.fill(0);
-        for (let ky = 0; ky < kH; ky++) {
-          const iy = oy * stride - pad + ky;
-          if (iy < 0 || iy >= inH) continue; // zero padding row
-          for (let kx = 0; kx < kW; kx++) {
-            const ix = ox * stride - pad + kx;
-            if (ix < 0 || ix >= inW) continue; // zero padding column
-            const xPixel = ((b * inH + iy) * inW + ix) * inC; // x[b,iy,ix,0]
-            const wTap = (ky * kW + kx) * inC * outC; // w[ky,kx,0,0]
-            for (let ci = 0; ci < inC; ci++) {
-              const xv = xData[xPixel + ci];
-              const wRow = wTap + ci * outC; // w[ky,kx,ci,0]
-              for (let co = 0; co < outC; co++) acc[co] += xv * wData[wRow + co];
-            }
-          }
-        }
-        out.set(acc, ((b * outH + oy) * outW + ox) * outC);
-      }
+  const { inC, outC } = d;
+  const y = new Float64Array(sizeOf(d.outShape));
+  forEachTap(d, (xp, wt, yp) => {
+    for (let ci = 0; ci < inC; ci++) {
+      const xv = x.data[xp + ci];
+      for (let co = 0; co < outC; co++) y[yp + co] += xv * w.data[wt + ci * outC + co];
     }
-  }
-  return { shape: [batch, outH, outW, outC], data: out };
+  });
+  return { shape: d.outShape, data: Float32Array.from(y) };
 }
 
 /**
@@ -60,34 +76,15 @@ export function conv2dGradInput(
 ): Dense {
   const d = rules.convDims("conv2dGradInput", xShape, w.shape, geometry);
   rules.checkOutputShape("conv2dGradInput", "dy", dy.shape, d.outShape);
-  const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
-  const dyData = dy.data;
-  const wData = w.data;
-  // Scatter form of the forward loop: accumulate into a float64 copy of dx.
+  const { inC, outC } = d;
   const dx = new Float64Array(sizeOf(xShape));
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outH; oy++) {
-      for (let ox = 0; ox < outW; ox++) {
-        const dyPixel = ((b * outH + oy) * outW + ox) * outC; // dy[b,oy,ox,0]
-        for (let ky = 0; ky < kH; ky++) {
-          const iy = oy * stride - pad + ky;
-          if (iy < 0 || iy >= inH) continue;
-          for (let kx = 0; kx < kW; kx++) {
-            const ix = ox * stride - pad + kx;
-            if (ix < 0 || ix >= inW) continue;
-            const xPixel = ((b * inH + iy) * inW + ix) * inC;
-            const wTap = (ky * kW + kx) * inC * outC;
-            for (let ci = 0; ci < inC; ci++) {
-              const wRow = wTap + ci * outC;
-              let sum = 0;
-              for (let co = 0; co < outC; co++) sum += dyData[dyPixel + co] * wData[wRow + co];
-              dx[xPixel + ci] += sum;
-            }
-          }
-        }
-      }
+  forEachTap(d, (xp, wt, yp) => {
+    for (let ci = 0; ci < inC; ci++) {
+      let sum = 0;
+      for (let co = 0; co < outC; co++) sum += dy.data[yp + co] * w.data[wt + ci * outC + co];
+      dx[xp + ci] += sum;
     }
-  }
+  });
   return { shape: [...xShape], data: Float32Array.from(dx) };
 }
 
@@ -100,32 +97,14 @@ export function conv2dGradFilter(
 ): Dense {
   const d = rules.convDims("conv2dGradFilter", x.shape, wShape, geometry);
   rules.checkOutputShape("conv2dGradFilter", "dy", dy.shape, d.outShape);
-  const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad } = d;
-  const xData = x.data;
-  const dyData = dy.data;
+  const { inC, outC } = d;
   const dw = new Float64Array(sizeOf(wShape));
-  for (let b = 0; b < batch; b++) {
-    for (let oy = 0; oy < outH; oy++) {
-      for (let ox = 0; ox < outW; ox++) {
-        const dyPixel = ((b * outH + oy) * outW + ox) * outC;
-        for (let ky = 0; ky < kH; ky++) {
-          const iy = oy * stride - pad + ky;
-          if (iy < 0 || iy >= inH) continue;
-          for (let kx = 0; kx < kW; kx++) {
-            const ix = ox * stride - pad + kx;
-            if (ix < 0 || ix >= inW) continue;
-            const xPixel = ((b * inH + iy) * inW + ix) * inC;
-            const wTap = (ky * kW + kx) * inC * outC;
-            for (let ci = 0; ci < inC; ci++) {
-              const xv = xData[xPixel + ci];
-              const wRow = wTap + ci * outC;
-              for (let co = 0; co < outC; co++) dw[wRow + co] += xv * dyData[dyPixel + co];
-            }
-          }
-        }
-      }
+  forEachTap(d, (xp, wt, yp) => {
+    for (let ci = 0; ci < inC; ci++) {
+      const xv = x.data[xp + ci];
+      for (let co = 0; co < outC; co++) dw[wt + ci * outC + co] += xv * dy.data[yp + co];
     }
-  }
+  });
   return { shape: [...wShape], data: Float32Array.from(dw) };
 }
 
@@ -175,16 +154,15 @@ export function maxPool(x: Dense, geometry: PoolGeometry): Dense {
 
 /**
  * Sends each window's `dy` to the position of that window's first maximum in `x`; overlapping
- * windows (size > stride) add up. `y`, the forward output, is only shape-checked.
+ * windows (size > stride) add up.
  */
-export function maxPoolGrad(dy: Dense, x: Dense, y: Dense, geometry: PoolGeometry): Dense {
+export function maxPoolGrad(dy: Dense, x: Dense, geometry: PoolGeometry): Dense {
   const { batch, inH, inW, channels, outH, outW, size, stride, outShape } = rules.poolDims(
     "maxPoolGrad",
     x.shape,
     geometry,
   );
   rules.checkOutputShape("maxPoolGrad", "dy", dy.shape, outShape);
-  rules.checkOutputShape("maxPoolGrad", "y", y.shape, outShape);
   const dx = new Float64Array(x.data.length);
   const rowStride = inW * channels;
   let o = 0;

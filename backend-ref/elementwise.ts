@@ -1,6 +1,6 @@
 /**
- * Elementwise kernels (unary, broadcasting binary, broadcastTo) and reductions. Every value is computed in
- * float64 (plain JS numbers) and rounded to float32 once, when stored in the output array.
+ * Elementwise kernels (unary, broadcasting binary, broadcastTo) and reductions. Every value is
+ * computed in float64 (plain JS numbers) and rounded to float32 once, when stored in the output array.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import {
   type UnaryOp,
 } from "@simclr/core";
 import { type Dense, rules } from "./dense.ts";
+import { stridedOffsets } from "./strided.ts";
 
 /**
  * The one-input functions. `relu` and `step` let NaN through (a NaN comparison is false, so the
@@ -38,7 +39,6 @@ const BINARY: Record<BinaryOp, (a: number, b: number) => number> = {
   sub: (a, b) => a - b,
   mul: (a, b) => a * b,
   div: (a, b) => a / b,
-  maximum: Math.max,
 };
 
 /** Applies a one-input function to every element. */
@@ -69,27 +69,9 @@ export function binary(op: BinaryOp, a: Dense, b: Dense): Dense {
 
   // Per output axis, how far each input's flat offset moves when that output index grows by 1:
   // the input's own stride, or 0 where the input is broadcast (size 1 or missing axis).
-  const rank = shape.length;
-  const aStep = broadcastSteps(a.shape, rank);
-  const bStep = broadcastSteps(b.shape, rank);
-
-  // Walk the output in row-major order like an odometer, carrying the two input offsets along.
-  const index = new Array<number>(rank).fill(0);
-  let aOffset = 0;
-  let bOffset = 0;
-  for (let o = 0; o < total; o++) {
-    out[o] = f(a.data[aOffset], b.data[bOffset]);
-    for (let axis = rank - 1; axis >= 0; axis--) {
-      index[axis]++;
-      aOffset += aStep[axis];
-      bOffset += bStep[axis];
-      if (index[axis] < shape[axis]) break;
-      // This digit wrapped: rewind it and carry into the next axis to the left.
-      aOffset -= aStep[axis] * shape[axis];
-      bOffset -= bStep[axis] * shape[axis];
-      index[axis] = 0;
-    }
-  }
+  const aFrom = stridedOffsets(shape, broadcastSteps(a.shape, shape.length));
+  const bFrom = stridedOffsets(shape, broadcastSteps(b.shape, shape.length));
+  for (let o = 0; o < total; o++) out[o] = f(a.data[aFrom[o]], b.data[bFrom[o]]);
   return { shape, data: out };
 }
 
@@ -99,22 +81,10 @@ export function binary(op: BinaryOp, a: Dense, b: Dense): Dense {
  */
 export function broadcastTo(x: Dense, shape: Shape): Dense {
   rules.checkBroadcastTo(x.shape, shape);
-  const rank = shape.length;
-  const step = broadcastSteps(x.shape, rank);
-  const out = new Float32Array(sizeOf(shape));
-  const index = new Array<number>(rank).fill(0);
-  let inOffset = 0;
-  for (let o = 0; o < out.length; o++) {
-    out[o] = x.data[inOffset];
-    // Odometer over the output; the input offset stands still along broadcast axes (step 0).
-    for (let axis = rank - 1; axis >= 0; axis--) {
-      index[axis]++;
-      inOffset += step[axis];
-      if (index[axis] < shape[axis]) break;
-      inOffset -= step[axis] * shape[axis];
-      index[axis] = 0;
-    }
-  }
+  // The input offset stands still along broadcast axes (step 0).
+  const from = stridedOffsets(shape, broadcastSteps(x.shape, shape.length));
+  const out = new Float32Array(from.length);
+  for (let o = 0; o < out.length; o++) out[o] = x.data[from[o]];
   return { shape: [...shape], data: out };
 }
 
@@ -128,7 +98,6 @@ export function reduce(op: ReduceOp, x: Dense, axes: readonly number[], keepDims
     rules.fail("reduce", `unknown op "${op}" (expected sum or max)`);
   }
   const shape = rules.reducedShape(`reduce ${op}`, x.shape, axes, keepDims);
-  const rank = x.shape.length;
   const reduced = new Set(axes);
 
   // The output shape with reduced axes kept as 1; its strides, with 0 on reduced axes, map every
@@ -138,19 +107,12 @@ export function reduce(op: ReduceOp, x: Dense, axes: readonly number[], keepDims
   const outStep = keptStrides.map((s, axis) => (reduced.has(axis) ? 0 : s));
 
   const acc = new Float64Array(sizeOf(keptShape)).fill(op === "sum" ? 0 : -Infinity);
-  const index = new Array<number>(rank).fill(0);
-  let outOffset = 0;
+  // Walk the input; each element folds into the output element at its offset.
+  const to = stridedOffsets(x.shape, outStep);
   for (let i = 0; i < x.data.length; i++) {
     const v = x.data[i];
-    acc[outOffset] = op === "sum" ? acc[outOffset] + v : Math.max(acc[outOffset], v);
-    // Advance the input odometer and carry the output offset along.
-    for (let axis = rank - 1; axis >= 0; axis--) {
-      index[axis]++;
-      outOffset += outStep[axis];
-      if (index[axis] < x.shape[axis]) break;
-      outOffset -= outStep[axis] * x.shape[axis];
-      index[axis] = 0;
-    }
+    const at = to[i];
+    acc[at] = op === "sum" ? acc[at] + v : Math.max(acc[at], v);
   }
   return { shape, data: Float32Array.from(acc) };
 }

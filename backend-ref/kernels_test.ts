@@ -113,7 +113,7 @@ Deno.test("maxPool and maxPoolGrad: ties go to the first maximum in row-major wi
   const y = ref.maxPool(x, geometry);
   assert.deepEqual(get(y), { shape: [1, 1, 2, 1], values: [3, 3] });
   const dy = t([10, 20], [1, 1, 2, 1]);
-  assert.deepEqual(get(ref.maxPoolGrad(dy, x, y, geometry)), {
+  assert.deepEqual(get(ref.maxPoolGrad(dy, x, geometry)), {
     shape: [1, 2, 4, 1],
     values: [0, 10, 20, 0, 0, 0, 0, 0],
   });
@@ -133,16 +133,15 @@ Deno.test("maxPool: channels pool independently; overlapping windows add their g
   // All-ones dy: channel 0 sends 1 each to (1,1),(1,2),(2,1),(2,2); channel 1 to (0,0),(0,1),
   // (1,0),(1,1).
   const dy = t(new Array(8).fill(1), [1, 2, 2, 2]);
-  const dx = get(ref.maxPoolGrad(dy, x, y, geometry)).values;
+  const dx = get(ref.maxPoolGrad(dy, x, geometry)).values;
   assert.deepEqual(dx.filter((_, i) => i % 2 === 0), [0, 0, 0, 0, 1, 1, 0, 1, 1]);
   assert.deepEqual(dx.filter((_, i) => i % 2 === 1), [1, 1, 0, 1, 1, 0, 0, 0, 0]);
 
   // Overlap: a 3x3 image whose maximum is the centre, 2x2 windows stride 1: all four windows
   // contain the centre, so it collects 1+2+3+4 = 10.
   const centre = t([0, 0, 0, 0, 9, 0, 0, 0, 0], [1, 3, 3, 1]);
-  const yc = ref.maxPool(centre, geometry);
   const dyc = t([1, 2, 3, 4], [1, 2, 2, 1]);
-  assert.deepEqual(get(ref.maxPoolGrad(dyc, centre, yc, geometry)).values, [
+  assert.deepEqual(get(ref.maxPoolGrad(dyc, centre, geometry)).values, [
     0,
     0,
     0,
@@ -187,7 +186,6 @@ Deno.test("binary kernels broadcast [2,1,3] with [3] by NumPy rules", () => {
     shape: [2, 1, 3],
     values: [9, 18, 27, 6, 15, 24],
   });
-  assert.deepEqual(get(ref.binary("maximum", a, t([2], []))).values, [2, 2, 3, 4, 5, 6]);
 });
 
 Deno.test("binary kernels broadcast both sides: [2,1,3] op [4,1] → [2,4,3]", () => {
@@ -201,7 +199,6 @@ Deno.test("binary kernels broadcast both sides: [2,1,3] op [4,1] → [2,4,3]", (
     sub: (u: number, v: number) => u - v,
     mul: (u: number, v: number) => u * v,
     div: (u: number, v: number) => u / v,
-    maximum: (u: number, v: number) => Math.max(u, v),
   };
   for (const [op, f] of Object.entries(ops)) {
     // out[i,j,k] = a[i,0,k] op b[j,0].
@@ -276,27 +273,6 @@ Deno.test("reshape keeps row-major order", () => {
   });
 });
 
-Deno.test("transpose permutes axes: output axis i is input axis perm[i]", () => {
-  const { t, get, ref } = setup();
-  assert.deepEqual(get(ref.transpose(t([1, 2, 3, 4, 5, 6], [2, 3]), [1, 0])), {
-    shape: [3, 2],
-    values: [1, 4, 2, 5, 3, 6],
-  });
-  // x[i,j,k] = 100i + 10j + k on [2,3,2]; perm [2,0,1] gives out[k,i,j] = x[i,j,k].
-  const values: number[] = [];
-  for (let i = 0; i < 2; i++) {
-    for (let j = 0; j < 3; j++) for (let k = 0; k < 2; k++) values.push(100 * i + 10 * j + k);
-  }
-  const expected: number[] = [];
-  for (let k = 0; k < 2; k++) {
-    for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) expected.push(100 * i + 10 * j + k);
-  }
-  assert.deepEqual(get(ref.transpose(t(values, [2, 3, 2]), [2, 0, 1])), {
-    shape: [2, 2, 3],
-    values: expected,
-  });
-});
-
 Deno.test("concat joins along the given axis", () => {
   const { t, get, ref } = setup();
   const a = t([1, 2], [2, 1]);
@@ -324,19 +300,6 @@ Deno.test("pad adds zeros before and after each axis", () => {
   assert.deepEqual(get(ref.pad(t([1, 2, 3, 4], [2, 2]), [[1, 0], [0, 2]])), {
     shape: [3, 4],
     values: [0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0],
-  });
-});
-
-Deno.test("gather picks indices along an axis, repeats allowed", () => {
-  const { t, get, ref } = setup();
-  const x = t([1, 2, 3, 4, 5, 6], [3, 2]);
-  assert.deepEqual(get(ref.gather(x, new Int32Array([2, 0, 2]), 0)), {
-    shape: [3, 2],
-    values: [5, 6, 1, 2, 5, 6],
-  });
-  assert.deepEqual(get(ref.gather(x, new Int32Array([1]), 1)), {
-    shape: [3, 1],
-    values: [2, 4, 6],
   });
 });
 

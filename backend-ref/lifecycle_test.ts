@@ -97,8 +97,7 @@ Deno.test("shape errors name the kernel and the shapes involved", () => {
     /stride 0 must be a positive integer/,
   );
   assert.throws(
-    () =>
-      ref.maxPoolGrad(t([1, 1, 1, 1]), t([1, 4, 4, 1]), t([1, 2, 2, 1]), { size: 2, stride: 2 }),
+    () => ref.maxPoolGrad(t([1, 1, 1, 1]), t([1, 4, 4, 1]), { size: 2, stride: 2 }),
     /maxPoolGrad: dy \[1,1,1,1\] should be the output shape \[1,2,2,1\]/,
   );
   assert.throws(
@@ -119,10 +118,6 @@ Deno.test("shape errors name the kernel and the shapes involved", () => {
     /reshape: cannot reshape \[2,3\] \(6 elements\) to \[4,2\] \(8 elements\)/,
   );
   assert.throws(
-    () => ref.transpose(t([2, 3]), [0, 0]),
-    /transpose: perm \[0,0\] is not a permutation/,
-  );
-  assert.throws(
     () => ref.concat([t([2, 3]), t([3, 3])], 1),
     /concat: shapes \[2,3\], \[3,3\] differ off axis 1/,
   );
@@ -131,9 +126,4 @@ Deno.test("shape errors name the kernel and the shapes involved", () => {
     /slice: begin \[1,1\] size \[2,1\] falls outside \[2,3\] on axis 0/,
   );
   assert.throws(() => ref.pad(t([2, 3]), [[1, 1]]), /pad: got 1 paddings for rank-2 \[2,3\]/);
-  assert.throws(
-    () => ref.gather(t([3, 2]), new Int32Array([0, 3]), 0),
-    /gather: index 3 at position 1 is out of range \[0, 3\) for axis 0 of \[3,2\]/,
-  );
-  assert.throws(() => ref.gather(t([3, 2]), new Int32Array([-1]), 1), /gather: index -1/);
 });

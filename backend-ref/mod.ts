@@ -1,7 +1,9 @@
 /**
  * The reference backend of simclr-ts: every `Backend` kernel as plain TypeScript loops with
- * float64 accumulation and float32 outputs, used as the numerical oracle for the TF.js backend,
- * plus a finite-difference gradient helper for gradient checks.
+ * float64 accumulation and float32 outputs, used as the numerical oracle for the other backends;
+ * the conformance suite that compares a backend with it (`verifyKernels`, `verifyTrainingSteps`,
+ * run by `deno task verify` and by every backend's tests); and a finite-difference gradient
+ * helper for gradient checks.
  *
  * @example
  * ```ts
@@ -16,3 +18,4 @@
  */
 export { createRefBackend, RefBackend } from "./ref_backend.ts";
 export { numericalGradient } from "./numerical_gradient.ts";
+export * from "./conformance.ts";

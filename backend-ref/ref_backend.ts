@@ -22,7 +22,7 @@ import { batchNorm, batchNormGrad } from "./batchnorm.ts";
 import { conv2d, conv2dGradFilter, conv2dGradInput, maxPool, maxPoolGrad } from "./conv.ts";
 import { type Dense, rules } from "./dense.ts";
 import { binary, broadcastTo, reduce, unary } from "./elementwise.ts";
-import { concat, gather, pad, reshape, slice, transpose } from "./layout.ts";
+import { concat, pad, reshape, slice } from "./layout.ts";
 import { matMul } from "./matmul.ts";
 
 /** A reference tensor: a host float32 array, the backend that made it, and whether it is freed. */
@@ -124,16 +124,9 @@ export class RefBackend implements Backend {
   }
 
   /** Routes `dy` to each window's first maximum; see {@linkcode Backend.maxPoolGrad}. */
-  maxPoolGrad(
-    dy: DeviceTensor,
-    x: DeviceTensor,
-    y: DeviceTensor,
-    geometry: PoolGeometry,
-  ): DeviceTensor {
+  maxPoolGrad(dy: DeviceTensor, x: DeviceTensor, geometry: PoolGeometry): DeviceTensor {
     const k = "maxPoolGrad";
-    return this.#wrap(
-      maxPoolGrad(this.#open(k, "dy", dy), this.#open(k, "x", x), this.#open(k, "y", y), geometry),
-    );
+    return this.#wrap(maxPoolGrad(this.#open(k, "dy", dy), this.#open(k, "x", x), geometry));
   }
 
   /** Elementwise one-input kernel; see {@linkcode Backend.unary}. */
@@ -162,11 +155,6 @@ export class RefBackend implements Backend {
     return this.#wrap(reshape(this.#open("reshape", "x", x), shape));
   }
 
-  /** Axis permutation; see {@linkcode Backend.transpose}. */
-  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor {
-    return this.#wrap(transpose(this.#open("transpose", "x", x), perm));
-  }
-
   /** Concatenation along an axis; see {@linkcode Backend.concat}. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor {
     return this.#wrap(concat(xs.map((x, i) => this.#open("concat", `xs[${i}]`, x)), axis));
@@ -180,11 +168,6 @@ export class RefBackend implements Backend {
   /** Zero padding; see {@linkcode Backend.pad}. */
   pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor {
     return this.#wrap(pad(this.#open("pad", "x", x), paddings));
-  }
-
-  /** Entries `indices` along `axis`; see {@linkcode Backend.gather}. */
-  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor {
-    return this.#wrap(gather(this.#open("gather", "x", x), indices, axis));
   }
 
   /** Training-mode batch norm over all axes but the last; see {@linkcode Backend.batchNorm}. */

@@ -14,8 +14,9 @@
  *    where TF.js lacks it).
  * 5. Native: the C++ in `backend-native/csrc/`, its symbol in `backend-native/ffi.ts`, its wrapper
  *    in `backend-native/native_backend.ts`.
- * 6. A row in `tests/verify_lib.ts` (`verifyKernels`), so `deno task verify` compares every
- *    backend with the reference; if autograd uses it, its gradient rule in `core/ops.ts`.
+ * 6. A row in `backend-ref/conformance.ts` (`verifyKernels`), so `deno task verify` and every
+ *    backend's tests compare it with the reference; if autograd uses it, its gradient rule in
+ *    `core/ops.ts`.
  *
  * Layouts: images are NHWC, conv filters HWIO (`[kh, kw, cin, cout]`). All tensors are float32 on
  * the device (the reference backend may keep float64 internally, but rounds to float32 on every
@@ -38,8 +39,8 @@ export interface DeviceTensor {
 /** Elementwise one-input kernels. `step` is the Heaviside step: 1 where x > 0, else 0. */
 export type UnaryOp = "neg" | "exp" | "log" | "sqrt" | "relu" | "step";
 
-/** Elementwise two-input kernels with NumPy broadcasting. `maximum` is the elementwise max. */
-export type BinaryOp = "add" | "sub" | "mul" | "div" | "maximum";
+/** Elementwise two-input kernels with NumPy broadcasting. */
+export type BinaryOp = "add" | "sub" | "mul" | "div";
 
 /** Reductions over a set of axes. */
 export type ReduceOp = "sum" | "max";
@@ -92,9 +93,18 @@ export interface Backend {
   upload(data: Float32Array, shape: Shape): DeviceTensor;
   /** Copies a device tensor to the host (row-major). */
   read(x: DeviceTensor): Promise<Float32Array>;
-  /** Frees a device tensor. Disposing twice is an error the backend may ignore. */
+  /**
+   * Frees a device tensor. Every backend ignores a second dispose of the same tensor (so a
+   * scope and an explicit dispose may both free it) and refuses a tensor of another backend; any
+   * other use of a disposed tensor is an error naming the kernel and the argument.
+   */
   dispose(x: DeviceTensor): void;
-  /** Number of live device tensors; used by leak tests. */
+  /**
+   * Number of live device tensors, for leak tests, which compare it before and after a piece of
+   * work (never its absolute value). Its scope is per backend: ref and native count the tensors
+   * of this instance; TF.js counts every TF.js tensor in the process (`tf.memory().numTensors`,
+   * all engines), so it also sees intermediates a composed kernel forgot to free.
+   */
   liveTensors(): number;
 
   /** `a·b` on 2-D tensors, with `a` and/or `b` transposed first when asked. */
@@ -121,14 +131,9 @@ export interface Backend {
   maxPool(x: DeviceTensor, geometry: PoolGeometry): DeviceTensor;
   /**
    * Gradient of {@linkcode Backend.maxPool}: each window's `dy` goes to the position of its
-   * maximum in `x` (the first one on ties). `y` is the forward output, which some engines need.
+   * maximum in `x` (the first one on ties).
    */
-  maxPoolGrad(
-    dy: DeviceTensor,
-    x: DeviceTensor,
-    y: DeviceTensor,
-    geometry: PoolGeometry,
-  ): DeviceTensor;
+  maxPoolGrad(dy: DeviceTensor, x: DeviceTensor, geometry: PoolGeometry): DeviceTensor;
 
   /** Elementwise one-input kernel. */
   unary(op: UnaryOp, x: DeviceTensor): DeviceTensor;
@@ -141,16 +146,12 @@ export interface Backend {
   broadcastTo(x: DeviceTensor, shape: Shape): DeviceTensor;
   /** Same data, new shape (same element count). */
   reshape(x: DeviceTensor, shape: Shape): DeviceTensor;
-  /** Permutes axes: output axis `i` is input axis `perm[i]`. */
-  transpose(x: DeviceTensor, perm: readonly number[]): DeviceTensor;
   /** Concatenates along `axis`; all other dimensions must agree. */
   concat(xs: readonly DeviceTensor[], axis: number): DeviceTensor;
   /** The block starting at `begin` with extent `size` (same rank as `x`). */
   slice(x: DeviceTensor, begin: readonly number[], size: readonly number[]): DeviceTensor;
   /** Zero padding: `paddings[i] = [before, after]` for axis `i`. */
   pad(x: DeviceTensor, paddings: readonly (readonly [number, number])[]): DeviceTensor;
-  /** Picks entries `indices` along `axis`. */
-  gather(x: DeviceTensor, indices: Int32Array, axis: number): DeviceTensor;
 
   /**
    * Training-mode batch normalisation over every axis but the last. With `C` the last

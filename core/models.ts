@@ -50,6 +50,13 @@ export class SimclrModel implements Module {
   buffers(): Buffer[] {
     return [...this.encoder.buffers(), ...this.projector.buffers()];
   }
+  /**
+   * Frees every parameter and buffer (batch-norm running statistics) on the device. The model
+   * is unusable afterwards; optimiser slots belong to the optimiser (`Optimizer.dispose`).
+   */
+  dispose(): void {
+    for (const t of [...this.params(), ...this.buffers()]) t.value.graph.dispose(t.value);
+  }
 }
 
 /** Conv → batch norm → ReLU, the unit of the `small` and ResNet encoders. */

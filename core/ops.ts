@@ -55,11 +55,6 @@ export function div(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** Elementwise maximum (no gradient: used only for clamping constants). */
-export function maximum(a: Tensor, b: Tensor): Tensor {
-  return binary("maximum", a, b);
-}
-
 /** Multiplies by a host number. */
 export function scale(x: Tensor, s: number): Tensor {
   return mul(x, x.graph.scalar(s));
@@ -134,13 +129,6 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
   return g.make(g.backend.reshape(x.data, shape), [x], (dy) => [reshape(dy, x.shape)]);
 }
 
-/** Permutes axes. */
-export function transpose(x: Tensor, perm: readonly number[]): Tensor {
-  const g = x.graph;
-  const inverse = perm.map((_, i) => perm.indexOf(i));
-  return g.make(g.backend.transpose(x.data, perm), [x], (dy) => [transpose(dy, inverse)]);
-}
-
 /** Concatenates along `axis`. */
 export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const g = xs[0].graph;
@@ -170,12 +158,6 @@ export function pad(x: Tensor, paddings: readonly (readonly [number, number])[])
   ]);
 }
 
-/** Rows (or entries along `axis`) at `indices` (no gradient). */
-export function gather(x: Tensor, indices: Int32Array, axis = 0): Tensor {
-  const g = x.graph;
-  return g.make(g.backend.gather(x.data, indices, axis), []);
-}
-
 /** Matrix product of 2-D tensors, optionally transposing either side first. */
 export function matMul(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor {
   const g = a.graph;
@@ -203,10 +185,9 @@ export function conv2d(x: Tensor, w: Tensor, geometry: ConvGeometry): Tensor {
 /** Max pool without padding. */
 export function maxPool(x: Tensor, geometry: PoolGeometry): Tensor {
   const g = x.graph;
-  const y: Tensor = g.make(g.backend.maxPool(x.data, geometry), [x], (dy) => [
-    g.make(g.backend.maxPoolGrad(dy.data, x.data, y.data, geometry), []),
+  return g.make(g.backend.maxPool(x.data, geometry), [x], (dy) => [
+    g.make(g.backend.maxPoolGrad(dy.data, x.data, geometry), []),
   ]);
-  return y;
 }
 
 /** What {@linkcode batchNorm} returns. */

@@ -2,8 +2,8 @@
  * The argument rules every backend applies, so every backend refuses the same bad input with the
  * same message. Each rule checks the shapes and arguments of one kernel and returns what the
  * kernel needs (output shape, loop sizes); a broken rule throws an `Error` reading
- * `<backend> backend <kernel>: <what is wrong>`, e.g. `ref backend transpose: perm [0,0] is not
- * a permutation of the 2 axes of [2,3]`.
+ * `<backend> backend <kernel>: <what is wrong>`, e.g. `ref backend reshape: cannot reshape [6]
+ * (6 elements) to [4] (4 elements)`.
  *
  * The rules for one backend come from {@linkcode shapeRules}; the backend-free helpers
  * ({@linkcode showShape}, {@linkcode stridesOf}, {@linkcode broadcastSteps}) are plain functions.
@@ -225,8 +225,6 @@ export interface ShapeRules {
   reducedShape(kernel: string, shape: Shape, axes: readonly number[], keepDims: boolean): number[];
   /** Checks a `reshape` target: a valid shape with the element count of `xShape`. */
   checkReshape(xShape: Shape, shape: Shape): void;
-  /** Checks that `perm` permutes the axes of `shape` and returns the `transpose` output shape. */
-  transposedShape(shape: Shape, perm: readonly number[]): number[];
   /**
    * Checks `concat` inputs (at least one, equal off `axis`, `axis` in range) and returns the
    * output shape.
@@ -236,8 +234,6 @@ export interface ShapeRules {
   checkSlice(shape: Shape, begin: readonly number[], size: readonly number[]): void;
   /** Checks `pad` paddings (one non-negative `[before, after]` per axis); returns the output shape. */
   paddedShape(shape: Shape, paddings: readonly (readonly [number, number])[]): number[];
-  /** Checks `gather` indices (in `[0, shape[axis])`) and axis; returns the output shape. */
-  gatheredShape(shape: Shape, indices: Int32Array, axis: number): number[];
 }
 
 /**
@@ -426,21 +422,6 @@ export function shapeRules(backend: string, options: ShapeRulesOptions = {}): Sh
       }
     },
 
-    transposedShape(shape, perm) {
-      const rank = shape.length;
-      const seen = new Set(perm);
-      if (
-        perm.length !== rank || seen.size !== rank ||
-        perm.some((p) => !Number.isInteger(p) || p < 0 || p >= rank)
-      ) {
-        fail(
-          "transpose",
-          `perm [${perm}] is not a permutation of the ${rank} axes of ${showShape(shape)}`,
-        );
-      }
-      return perm.map((p) => shape[p]);
-    },
-
     concatShape(shapes, axis) {
       if (shapes.length === 0) fail("concat", "needs at least one tensor");
       const first = shapes[0];
@@ -495,21 +476,6 @@ export function shapeRules(backend: string, options: ShapeRulesOptions = {}): Sh
         }
       }
       return shape.map((d, axis) => paddings[axis][0] + d + paddings[axis][1]);
-    },
-
-    gatheredShape(shape, indices, axis) {
-      checkAxis("gather", axis, shape.length);
-      const axisSize = shape[axis];
-      for (let j = 0; j < indices.length; j++) {
-        if (indices[j] < 0 || indices[j] >= axisSize) {
-          fail(
-            "gather",
-            `index ${indices[j]} at position ${j} is out of range [0, ${axisSize}) for axis ` +
-              `${axis} of ${showShape(shape)}`,
-          );
-        }
-      }
-      return shape.map((d, i) => (i === axis ? indices.length : d));
     },
   };
 }

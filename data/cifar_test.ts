@@ -11,7 +11,7 @@ import {
   loadCifar10,
   validateCifarDir,
   writeCifarFixture,
-} from "./cifar.ts";
+} from "./mod.ts";
 import { packTar } from "./tar.ts";
 
 const SHARED = new URL("../../shared/data/cifar-10-batches-bin", import.meta.url).pathname;

@@ -1,11 +1,32 @@
 /**
- * Data for simclr-ts: CIFAR-10 loading, validation and download (`cifar.ts`), a minimal tar
- * reader (`tar.ts`), seeded torchvision-style SimCLR augmentations (`augment.ts`) and a worker
- * pool that runs them off the main thread (`workers.ts`).
+ * Data for simclr-ts: CIFAR-10's binary format (`cifar_format.ts`), validation and loading
+ * (`cifar_load.ts`), the checked download (`cifar_download.ts`) and a tiny fixture writer for
+ * tests (`cifar_fixture.ts`); a minimal tar reader (`tar.ts`), seeded torchvision-style SimCLR
+ * augmentations (`augment.ts`) and a worker pool that runs them off the main thread
+ * (`workers.ts`).
  *
  * @module
  */
-export * from "./cifar.ts";
+export {
+  type Cifar10,
+  CIFAR10_FOLDER,
+  CIFAR10_MD5,
+  CIFAR10_URL,
+  CIFAR_CLASS_NAMES,
+  CIFAR_IMAGE_BYTES,
+  CIFAR_IMAGE_SIZE,
+  CIFAR_META_FILE,
+  CIFAR_NUM_CLASSES,
+  CIFAR_RECORD_BYTES,
+  CIFAR_RECORDS_PER_FILE,
+  CIFAR_TEST_FILE,
+  CIFAR_TRAIN_FILES,
+  CifarError,
+  type CifarSplit,
+} from "./cifar_format.ts";
+export * from "./cifar_load.ts";
+export * from "./cifar_download.ts";
+export * from "./cifar_fixture.ts";
 export * from "./tar.ts";
 export * from "./augment.ts";
 export { AugmentPool, type AugmentPoolOptions, defaultWorkerCount } from "./workers.ts";

@@ -206,19 +206,23 @@ async function fitLinear(
     { name: "b", value: g.keep(g.variable(new Float32Array(k), [k])), decay: false },
   ];
   const optimizer = new Optimizer(g, params, DEFAULT_OPTIMIZER);
-  // Upload once; batches are gathered on the device.
-  const allX = g.keep(g.constant(x, [set.n, dim]));
-  const allY = g.keep(g.constant(oneHot, [set.n, k]));
+  // Batches are gathered on the host and uploaded (a batch is at most 1024 rows of a few
+  // hundred floats), so the backends need no gather kernel.
   let step = 0;
   for (let e = 0; e < epochs; e++) {
     const order = rng.permutation(set.n);
     for (let s = 0; s < stepsPerEpoch; s++) {
       const rows = order.subarray(s * batch, Math.min((s + 1) * batch, set.n));
+      const xb = new Float32Array(rows.length * dim), yb = new Float32Array(rows.length * k);
+      for (let j = 0; j < rows.length; j++) {
+        xb.set(x.subarray(rows[j] * dim, (rows[j] + 1) * dim), j * dim);
+        yb.set(oneHot.subarray(rows[j] * k, (rows[j] + 1) * k), j * k);
+      }
       await g.tidy(async () => {
-        const xb = F.gather(allX, rows, 0);
-        const yb = F.gather(allY, rows, 0);
-        const logits = F.add(F.matMul(xb, params[0].value), params[1].value);
-        const loss = objective(kind, logits, yb, params[0].value, lambda);
+        const xt = g.constant(xb, [rows.length, dim]);
+        const yt = g.constant(yb, [rows.length, k]);
+        const logits = F.add(F.matMul(xt, params[0].value), params[1].value);
+        const loss = objective(kind, logits, yt, params[0].value, lambda);
         const grads = g.backward(loss, params.map((p) => p.value));
         await optimizer.update(grads, learningRate(baseLr, step, total, 0));
       });
@@ -228,7 +232,7 @@ async function fitLinear(
   const weights = await params[0].value.read();
   const bias = await params[1].value.read();
   optimizer.dispose();
-  for (const t of [allX, allY, params[0].value, params[1].value]) g.dispose(t);
+  for (const t of [params[0].value, params[1].value]) g.dispose(t);
   return { weights, bias, mean: standardizer.mean, std: standardizer.std };
 }
 

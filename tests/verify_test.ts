@@ -1,43 +1,14 @@
-// `deno task verify`'s harness: the TF.js engines agree with the reference within tolerance, and
-// the harness does catch a wrong kernel.
+// `deno task verify`'s harness (backend-ref/conformance.ts) does catch a wrong kernel. Each
+// backend's own tests run the harness on that backend (backend-gpu/verify_test.ts,
+// backend-native/native_test.ts).
 import assert from "node:assert/strict";
-import { createRefBackend } from "@simclr/backend-ref";
-import { createGpuBackend, type Engine } from "@simclr/backend-gpu";
+import {
+  assertRowsOk,
+  createRefBackend,
+  verifyKernels,
+  verifyTrainingSteps,
+} from "@simclr/backend-ref";
 import type { Backend } from "@simclr/core";
-import { verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
-
-function assertAllOk(rows: VerifyRow[]) {
-  const bad = rows.filter((r) => !r.ok);
-  assert.equal(bad.length, 0, bad.map((r) => `${r.group} ${r.name}: ${r.relDiff}`).join("\n"));
-}
-
-async function hasWebGpu(): Promise<boolean> {
-  try {
-    return (await navigator.gpu?.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-}
-
-for (const engine of ["wasm", "webgpu"] as Engine[]) {
-  Deno.test({
-    name: `verify: every kernel and a training step agree on the ${engine} engine`,
-    ignore: engine === "webgpu" && !(await hasWebGpu()),
-    fn: async () => {
-      const gpu = await createGpuBackend({ engine });
-      const ref = createRefBackend();
-      const rows = await verifyKernels(ref, gpu);
-      assert.ok(rows.length >= 50, `only ${rows.length} kernel rows`);
-      assertAllOk(rows);
-      const step = await verifyTrainingSteps(ref, gpu, "small", { batch: 2, steps: 2, width: 4 });
-      assertAllOk(step.rows);
-      if (engine === "wasm") {
-        const simple = await verifyTrainingSteps(ref, gpu, "simple", { batch: 2, steps: 2 });
-        assertAllOk(simple.rows);
-      }
-    },
-  });
-}
 
 /** A reference backend whose filter gradient is scaled by `factor`; every other kernel is exact. */
 function skewedFilterGradient(factor: number): Backend {
@@ -66,6 +37,16 @@ Deno.test("verify: a kernel that is off by 1e-3 relative is reported NOT OK", as
   const rows = await verifyKernels(ref, skewedFilterGradient(1.001));
   const bad = rows.filter((r) => !r.ok).map((r) => r.name);
   assert.ok(bad.length >= 7 && bad.every((n) => n.startsWith("conv2dGradFilter")), bad.join());
+});
+
+Deno.test("verify: the reference agrees with itself, and an empty comparison is not a pass", async () => {
+  const rows = await verifyKernels(createRefBackend(), createRefBackend());
+  assert.ok(rows.length >= 50, `only ${rows.length} kernel rows`);
+  assert.ok(rows.every((r) => r.relDiff === 0), "two reference backends differ");
+  assertRowsOk(rows);
+  assert.throws(() => assertRowsOk([]), /no rows were compared/);
+  const bad = { ...rows[0], ok: false };
+  assert.throws(() => assertRowsOk([rows[1], bad]), /1 of 2 comparisons NOT OK/);
 });
 
 Deno.test("verify: a training step with a 1% filter-gradient error flags the conv weights", async () => {

@@ -1273,15 +1273,6 @@ void nb_copy_strided(float* dst, int dstOff, const float* src, int srcOff, const
   copy_run(dst + dstOff, src + srcOff, rank, shape, st);
 }
 
-/** out[o, j, i] = x[o, idx[j], i] for x viewed as [outer, axisSize, inner]. */
-void nb_gather(const float* x, float* out, int outer, int axisSize, int inner, const int* idx,
-               int nidx) {
-  for (i64 o = 0; o < outer; o++)
-    for (i64 j = 0; j < nidx; j++)
-      memcpy(out + (o * nidx + j) * inner, x + (o * axisSize + idx[j]) * inner,
-             inner * sizeof(float));
-}
-
 /**
  * Sum (op 0, double accumulation) or max (op 1, Math.max semantics) over the axes flagged in
  * `d` = {rank, shape[rank], reduced[rank]}; the output holds the kept axes in order.
