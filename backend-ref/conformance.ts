@@ -498,7 +498,7 @@ export async function verifyTrainingSteps(
  * `<backend> backend ` removed, or `no error: <call>` where a call did not throw. Every backend
  * applies `core/shapes.ts`, so every backend must return exactly the reference's list.
  */
-export async function argumentErrors(b: Backend): Promise<string[]> {
+export function argumentErrors(b: Backend): string[] {
   const t = (shape: number[]) => b.upload(new Float32Array(sizeOf(shape)), shape);
   const x = t([1, 4, 4, 2]), w = t([3, 3, 2, 5]), w3 = t([3, 3, 3, 5]);
   const m = t([2, 3]), m33 = t([3, 3]), v = t([2]), v3 = t([3]);

@@ -29,6 +29,7 @@ import {
   checkLabels,
   checkMatrix,
   fitStandardizer,
+  gatherRows,
   l2Normalize,
   type Labels,
 } from "./features.ts";
@@ -283,7 +284,7 @@ export async function trainScanHeads(
   const stacked = new Float32Array(n * dim * (1 + views.length));
   stacked.set(input);
   views.forEach((view, v) => stacked.set(headInput(view, n, dim, standardizer), (v + 1) * n * dim));
-  const all = g.keep(g.constant(stacked, [n * (1 + views.length), dim]));
+  // Batches are gathered on the host (the backend has no gather kernel) and uploaded per step.
   const forward = (layers: Linear[], x: Tensor) =>
     layers.reduce((y, layer, l) => layer.forward(l > 0 ? F.relu(y) : y), x);
   const stepsPerEpoch = Math.ceil(n / batchSize);
@@ -308,7 +309,7 @@ export async function trainScanHeads(
           pairs[b + i] = rng.int(1 + views.length) * n + neighbours[rows[i] * k + rng.int(k)];
         }
         const values = await g.tidy(async () => {
-          const x = F.gather(all, pairs);
+          const x = g.constant(gatherRows(stacked, dim, pairs), [2 * b, dim]);
           const parts: Tensor[] = [];
           let total: Tensor | undefined;
           for (let h = 0; h < heads; h++) {
@@ -370,7 +371,6 @@ export async function trainScanHeads(
   } finally {
     optimizer.dispose();
     for (const p of params) g.dispose(p.value);
-    g.dispose(all);
   }
 }
 
@@ -440,7 +440,6 @@ export async function selfLabel(
   const optimizer = new Optimizer(g, params, { ...DEFAULT_OPTIMIZER, name: "adam" });
   const stacked = new Float32Array(n * dim * options.views.length);
   options.views.forEach((view, v) => stacked.set(headInput(view, n, dim, start), v * n * dim));
-  const all = g.keep(g.constant(stacked, [n * options.views.length, dim]));
   const current = async (): Promise<ScanFit> => {
     const out: HeadLayer[] = [];
     for (const l of layers) {
@@ -488,7 +487,7 @@ export async function selfLabel(
           weightSum += weights[c];
         });
         const loss = await g.tidy(async () => {
-          let y = F.gather(all, picks);
+          let y = g.constant(gatherRows(stacked, dim, picks), [b, dim]);
           layers.forEach((layer, l) => (y = layer.forward(l > 0 ? F.relu(y) : y)));
           const logProb = F.sub(y, F.logSumExp(y, 1));
           // Weighted mean cross-entropy: −Σ w_i log p_i[c_i] / Σ w_i.
@@ -512,7 +511,6 @@ export async function selfLabel(
   } finally {
     optimizer.dispose();
     for (const p of params) g.dispose(p.value);
-    g.dispose(all);
   }
 }
 
