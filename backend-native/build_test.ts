@@ -51,10 +51,14 @@ Deno.test("buildNativeLibrary without a compiler: the prebuilt library for this 
 });
 
 Deno.test("buildNativeLibrary without a compiler or prebuilt folder names the compiler and the fix", async () => {
+  // An empty cache folder: a library that other tests built into .build/ for this very source
+  // would otherwise be found and returned, and nothing rejected.
+  const cacheDir = await Deno.makeTempDir({ prefix: "simclr-no-compiler-" });
   await assert.rejects(
-    buildNativeLibrary({ compiler: "simclr-no-such-compiler", prebuiltDir: "" }),
+    buildNativeLibrary({ compiler: "simclr-no-such-compiler", prebuiltDir: "", cacheDir }),
     /C\+\+ compiler "simclr-no-such-compiler" not found; install it with `apt-get install -y g\+\+`/,
   );
+  await Deno.remove(cacheDir, { recursive: true });
 });
 
 // The library cache: hash-checked, rebuilt when damaged, usable without a compiler, and placed
