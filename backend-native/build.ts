@@ -1,6 +1,7 @@
 /**
- * Compiles `csrc/kernels.cpp` into a shared library with the machine's C++ compiler, once per
- * source/flags/compiler/CPU combination, into a cache folder: `$SIMCLR_NATIVE_DIR` if set, else
+ * Compiles `csrc/kernels.cpp` (a unity build: it includes the per-family files beside it) into a
+ * shared library with the machine's C++ compiler, once per source/flags/compiler/CPU combination,
+ * where "source" is every file under `csrc/`, into a cache folder: `$SIMCLR_NATIVE_DIR` if set, else
  * `.build/` beside this file when the source tree is writable, else
  * `$XDG_CACHE_HOME/simclr-ts/native` (or `~/.cache/simclr-ts/native`). Each library has a
  * manifest (`<lib>.json`) recording its SHA-256: a library that no longer matches it (truncated,
@@ -36,6 +37,11 @@ export interface BuildOptions {
    * sealed GPU servers often have no g++.
    */
   prebuiltDir?: string;
+  /**
+   * The kernel source folder: `kernels.cpp` and the family files it includes; default `csrc/`
+   * beside this module. Every file in it goes into the library key.
+   */
+  sourceDir?: string;
 }
 
 /**
@@ -75,7 +81,60 @@ export const COMPILE_FLAGS: readonly string[] = [
   "-ffp-contract=fast",
 ];
 
-const SOURCE = new URL("./csrc/kernels.cpp", import.meta.url);
+/** The kernel source folder; `kernels.cpp` in it is the one file given to the compiler. */
+const SOURCE_DIR = new URL("./csrc/", import.meta.url);
+const MAIN_SOURCE = "kernels.cpp";
+
+/** `csrc/` beside this module as a path; throws when the module is not on a local disk. */
+function defaultSourceDir(): string {
+  if (SOURCE_DIR.protocol !== "file:") {
+    throw new Error(`native backend: kernel source ${SOURCE_DIR.href} is not a local folder`);
+  }
+  return decodeURIComponent(SOURCE_DIR.pathname).replace(/\/$/, "");
+}
+
+/** Every file under `dir` (recursively) as [path relative to `dir`, bytes], sorted by path. */
+async function sourceFiles(dir: string, sub = ""): Promise<[string, Uint8Array][]> {
+  const files: [string, Uint8Array][] = [];
+  for await (const e of Deno.readDir(sub ? `${dir}/${sub}` : dir)) {
+    const rel = sub ? `${sub}/${e.name}` : e.name;
+    if (e.isDirectory) files.push(...await sourceFiles(dir, rel));
+    else files.push([rel, await Deno.readFile(`${dir}/${rel}`)]);
+  }
+  return files.sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0);
+}
+
+/**
+ * SHA-256 of every file under the kernel source folder, names included, so that an edit to any
+ * family file (not only `kernels.cpp`) gives a new library key. Throws naming the folder when it
+ * has no `kernels.cpp`.
+ */
+export async function kernelSourceHash(dir: string = defaultSourceDir()): Promise<string> {
+  let files: [string, Uint8Array][];
+  try {
+    files = await sourceFiles(dir);
+  } catch (e) {
+    throw new Error(
+      `native backend: cannot read the kernel source folder ${dir} (${(e as Error).message})`,
+    );
+  }
+  if (!files.some(([name]) => name === MAIN_SOURCE)) {
+    throw new Error(`native backend: the kernel source folder ${dir} has no ${MAIN_SOURCE}`);
+  }
+  const parts: Uint8Array[] = [];
+  const enc = new TextEncoder();
+  for (const [name, bytes] of files) {
+    // Name and length before the bytes: no two different folders give the same stream.
+    parts.push(enc.encode(`${name}\n${bytes.length}\n`), bytes);
+  }
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return await sha256Hex(all);
+}
 
 /** How to get a compiler on Debian, for error messages. */
 const INSTALL_HINT = "install it with `apt-get install -y g++` (Debian package g++, which " +
@@ -253,11 +312,8 @@ async function findPrebuilt(dirs: string[], sourceKey: string): Promise<string |
 export async function buildNativeLibrary(
   opts: BuildOptions = {},
 ): Promise<string> {
-  if (SOURCE.protocol !== "file:") {
-    throw new Error(
-      `native backend: kernel source ${SOURCE.href} is not a local file`,
-    );
-  }
+  const sourceDir = opts.sourceDir?.replace(/\/$/, "") ?? defaultSourceDir();
+  const mainSource = `${sourceDir}/${MAIN_SOURCE}`;
   const log = opts.log ?? ((line: string) => console.error(line));
   const compiler = opts.compiler ?? Deno.env.get("CXX") ?? "g++";
   const march = opts.march ?? Deno.env.get("SIMCLR_NATIVE_MARCH") ?? "native";
@@ -265,7 +321,7 @@ export async function buildNativeLibrary(
     throw new Error(`native backend: -march value "${march}" is not a CPU name`);
   }
   const flags = [...COMPILE_FLAGS, `-march=${march}`];
-  const source = await Deno.readTextFile(SOURCE);
+  const source = await kernelSourceHash(sourceDir);
   const sourceKey = await sha256Hex(
     [source, flags.join(" "), await cpuSignature()].join("\n--\n"),
   );
@@ -318,14 +374,14 @@ export async function buildNativeLibrary(
     ...flags,
     "-o",
     tmp,
-    SOURCE.pathname,
+    mainSource,
   ]);
   if (!out.success) {
     await Deno.remove(tmp).catch(() => {});
     const msg = new TextDecoder().decode(out.stderr).trim();
     const hint = /omp\.h|fopenmp|lgomp/.test(msg) ? ` (OpenMP missing: ${INSTALL_HINT})` : "";
     throw new Error(
-      `native backend: compiling ${SOURCE.pathname} failed${hint}:\n${msg}`,
+      `native backend: compiling ${mainSource} failed${hint}:\n${msg}`,
     );
   }
   const bytes = await Deno.readFile(tmp);
@@ -353,6 +409,7 @@ export async function buildPortableLibraries(
   outDir: string,
   compiler: string = Deno.env.get("CXX") ?? "g++",
 ): Promise<string[]> {
+  const mainSource = `${defaultSourceDir()}/${MAIN_SOURCE}`;
   await Deno.mkdir(outDir, { recursive: true });
   const written: string[] = [];
   for (const { march } of PORTABLE_TARGETS) {
@@ -366,11 +423,11 @@ export async function buildPortableLibraries(
       "-Wl,-rpath,$ORIGIN",
       "-o",
       lib,
-      SOURCE.pathname,
+      mainSource,
     ]);
     if (!out.success) {
       throw new Error(
-        `native backend: compiling ${SOURCE.pathname} for ${march} failed:\n${
+        `native backend: compiling ${mainSource} for ${march} failed:\n${
           new TextDecoder().decode(out.stderr).trim()
         }`,
       );

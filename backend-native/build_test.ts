@@ -1,8 +1,10 @@
 // Choosing a prebuilt portable library when there is no compiler (the GPU check pack's case).
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import {
   buildNativeLibrary,
+  kernelSourceHash,
   nativeCacheDir,
   pickPortableTarget,
   portableLibraryName,
@@ -113,6 +115,46 @@ Deno.test("a library that no longer matches its recorded hash is rebuilt, not lo
   await buildNativeLibrary(opts);
   assert.equal(cc.builds(), 4);
   assert.match(lines.at(-1)!, /has no manifest recording its hash/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("every file of the kernel source folder is in the library key, not only kernels.cpp", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "simclr-native-src-" });
+  const cc = await fakeCompiler(dir);
+  const src = join(dir, "csrc");
+  const copy = await new Deno.Command("cp", {
+    args: ["-r", fromFileUrl(new URL("./csrc", import.meta.url)), src],
+  }).output();
+  assert.ok(copy.success);
+  // The real folder is a unity build split into families; a copy hashes the same.
+  const families = [...Deno.readDirSync(src)].map((e) => e.name).sort();
+  assert.ok(families.length >= 8 && families.includes("pool.h"), families.join(" "));
+  assert.equal(await kernelSourceHash(src), await kernelSourceHash());
+  const opts = { compiler: cc.path, cacheDir: join(dir, "cache"), sourceDir: src, log: () => {} };
+  const first = await buildNativeLibrary(opts);
+  assert.equal(cc.builds(), 1);
+  assert.equal(await buildNativeLibrary(opts), first);
+  assert.equal(cc.builds(), 1, "an unchanged folder reuses its library");
+  // One comment line in a family file: a new key, so a new library is compiled.
+  const pool = join(src, "pool.h");
+  const original = await Deno.readTextFile(pool);
+  await Deno.writeTextFile(pool, original + "// edited\n");
+  const second = await buildNativeLibrary(opts);
+  assert.equal(cc.builds(), 2);
+  assert.notEqual(second, first);
+  // Back to the original text: the first library is found again, nothing compiled.
+  await Deno.writeTextFile(pool, original);
+  assert.equal(await buildNativeLibrary(opts), first);
+  assert.equal(cc.builds(), 2);
+  // A new file, or a renamed one, changes the key too.
+  const before = await kernelSourceHash(src);
+  await Deno.writeTextFile(join(src, "extra.h"), "");
+  assert.notEqual(await kernelSourceHash(src), before);
+  await Deno.remove(join(src, "extra.h"));
+  await Deno.rename(pool, join(src, "pool2.h"));
+  assert.notEqual(await kernelSourceHash(src), before);
+  await Deno.remove(join(src, "kernels.cpp"));
+  await assert.rejects(buildNativeLibrary(opts), /kernel source folder .*csrc has no kernels\.cpp/);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -8,8 +8,9 @@
  *   dependencies by `deno bundle`, plus `augment_worker.ts`, the training's augmentation worker,
  *   bundled too (see {@linkcode ENTRIES});
  * - `tfjs-wasm/`: the three `.wasm` files TF.js wasm loads at run time;
- * - `csrc/kernels.cpp`: the native kernels, compiled with `-march=native` where g++ exists, and
- *   `native/`: the same built for each x86-64 level plus `libgomp.so.1`, for machines without g++;
+ * - `csrc/`: the native kernels (`kernels.cpp` and the family files it includes), compiled
+ *   with `-march=native` where g++ exists, and `native/`: the same built for each x86-64 level
+ *   plus `libgomp.so.1`, for machines without g++;
  * - `data/cifar-10-batches-bin/`: a 2,000-image slice of CIFAR-10 in the official binary layout;
  * - `run.sh`: unpacks Deno and runs probe, verify, bench and train on WebGPU, writing JSON.
  *
@@ -230,11 +231,13 @@ export async function buildPack(opts: PackOptions): Promise<number> {
   for (const f of WASM_FILES) {
     await Deno.copyFile(join(wasmSource, f), join(out, BUNDLED_WASM_DIR, f));
   }
+  // The whole folder: kernels.cpp includes the family files beside it, and the build hashes
+  // them all.
   await Deno.mkdir(join(out, "csrc"));
-  await Deno.copyFile(
-    join(ROOT, "backend-native", "csrc", "kernels.cpp"),
-    join(out, "csrc", "kernels.cpp"),
-  );
+  for await (const e of Deno.readDir(join(ROOT, "backend-native", "csrc"))) {
+    if (!e.isFile) throw new Error(`pack: backend-native/csrc/${e.name} is not a plain file`);
+    await Deno.copyFile(join(ROOT, "backend-native", "csrc", e.name), join(out, "csrc", e.name));
+  }
   await Deno.copyFile(join(ROOT, "pack", "run.sh"), join(out, "run.sh"));
   await Deno.chmod(join(out, "run.sh"), 0o755);
 

@@ -3,6 +3,7 @@
 // WebGPU is lavapipe, so this checks correctness of the whole path, not speed.
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import { Rng } from "@simclr/core";
 import {
   CIFAR_RECORD_BYTES,
@@ -121,6 +122,24 @@ Deno.test({
     });
     assert.ok(bytes <= MAX_PACK_BYTES, `${bytes} bytes`);
     assert.equal(await exists(join(built, "node_modules")), false);
+    // The whole kernel folder, byte for byte (kernels.cpp includes the family files beside it),
+    // and it compiles from there, as run.sh's native build does where g++ exists.
+    const csrc = new URL("../backend-native/csrc/", import.meta.url);
+    const names = (await entries(fromFileUrl(csrc))).sort();
+    assert.ok(names.length > 1 && names.includes("kernels.cpp"), names.join(" "));
+    assert.deepEqual((await entries(join(built, "csrc"))).sort(), names);
+    for (const name of names) {
+      assert.deepEqual(
+        await Deno.readFile(join(built, "csrc", name)),
+        await Deno.readFile(new URL(name, csrc)),
+        name,
+      );
+    }
+    const syntax = await new Deno.Command("g++", {
+      args: ["-fsyntax-only", "-fopenmp", "-std=gnu++17", join(built, "csrc", "kernels.cpp")],
+      stderr: "piped",
+    }).output();
+    assert.ok(syntax.success, new TextDecoder().decode(syntax.stderr));
 
     // A fresh folder elsewhere, holding only the pack: nothing of the repository is reachable.
     const bare = join(dir, "bare");
