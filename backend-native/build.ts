@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { sha256Hex } from "@simclr/core";
 
 /** Options of {@linkcode buildNativeLibrary}. */
 export interface BuildOptions {
@@ -139,13 +140,6 @@ export async function kernelSourceHash(dir: string = defaultSourceDir()): Promis
 /** How to get a compiler on Debian, for error messages. */
 const INSTALL_HINT = "install it with `apt-get install -y g++` (Debian package g++, which " +
   "brings libgomp for OpenMP) or point $CXX at another C++ compiler";
-
-async function sha256Hex(data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
 
 /** The CPU model and feature flags: a library built with -march=native is only valid there. */
 async function cpuSignature(): Promise<string> {

@@ -33,6 +33,7 @@ import {
   Graph,
   type ModelName,
   ProgressBar,
+  sha256Hex,
   writeFileAtomic,
   writeJsonAtomic,
 } from "@simclr/core";
@@ -230,15 +231,7 @@ const FEATURE_MAGIC = "SIMCLRF2";
 
 /** SHA-256 (hex) of the encoded images and their labels: the data's identity. */
 export async function dataIdentity(parts: Uint8Array[]): Promise<string> {
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(parts);
 }
 
 /**

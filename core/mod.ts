@@ -19,6 +19,7 @@ export * from "./simclr.ts";
 export * from "./monitors.ts";
 export * from "./progress.ts";
 export * from "./atomic.ts";
+export * from "./hash.ts";
 export * from "./encode.ts";
 export * from "./safetensors.ts";
 export * from "./torch_layout.ts";

@@ -11,6 +11,7 @@
 import {
   type Graph,
   type OptimizerState,
+  sha256Hex,
   type SimclrModel,
   sizeOf,
   writeFileAtomic,
@@ -239,15 +240,7 @@ export async function weightsHash(ckpt: Checkpoint): Promise<string> {
       parts.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
     }
   }
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", all));
-  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return await sha256Hex(parts);
 }
 
 /** Puts a checkpoint's weights and statistics into `model` (same architecture required). */
