@@ -24,3 +24,5 @@ export * from "./tsne.ts";
 export * from "./probe.ts";
 export * from "./protocol.ts";
 export * from "./scan.ts";
+export * from "./scan_heads.ts";
+export * from "./scan_neighbours.ts";
