@@ -10,7 +10,7 @@ import {
   portableLibraryName,
   userNativeDir,
 } from "./build.ts";
-import { createNativeBackend } from "./native_backend.ts";
+import { createNativeBackend } from "./create.ts";
 
 Deno.test("pickPortableTarget: the highest x86-64 level whose every flag the CPU has", () => {
   const v2 = ["sse4_1", "sse4_2", "ssse3", "popcnt"];

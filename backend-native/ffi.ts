@@ -6,6 +6,27 @@
  * @module
  */
 
+import type { BinaryOp, UnaryOp } from "@simclr/core";
+
+/** Codes of the unary ops in `nb_unary` (kernels.cpp). */
+export const UNARY_CODES: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  relu: 4,
+  step: 5,
+};
+/** Codes of the binary ops in `nb_binary` (kernels.cpp). */
+export const BINARY_CODES: Record<BinaryOp, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+};
+/** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
+export const MAX_RANK = 16;
+
 /** Symbol table handed to `Deno.dlopen`. */
 export const SYMBOLS = {
   nb_alloc: { parameters: ["i32"], result: "pointer" },

@@ -16,12 +16,8 @@
  *
  * @module
  */
-export {
-  type CpuFeatures,
-  createNativeBackend,
-  NativeBackend,
-  type NativeBackendOptions,
-} from "./native_backend.ts";
+export { type CpuFeatures, NativeBackend } from "./native_backend.ts";
+export { createNativeBackend, type NativeBackendOptions } from "./create.ts";
 export { bf16Refusal, describeFeatures } from "./precision.ts";
 export {
   buildNativeLibrary,

@@ -1,9 +1,8 @@
 /**
  * The native CPU backend: every {@linkcode Backend} kernel runs in C++ (`csrc/kernels.cpp`,
  * compiled for this machine with OpenMP) through Deno's FFI. Tensors are float32 buffers
- * allocated by the library; this module checks shapes, keeps the live count, and recycles freed
- * buffers by exact size, because a training step frees and reallocates the same shapes every
- * step and fresh pages from the OS cost a page fault each.
+ * allocated by the library; this module checks shapes and keeps the live count, and
+ * `memory_pool.ts` recycles freed buffers by exact size. `create.ts` builds and loads the library.
  *
  * @module
  */
@@ -29,76 +28,12 @@ import {
   sizeOf,
   stridesOf,
 } from "@simclr/core";
-import { buildNativeLibrary } from "./build.ts";
-import { loadLibrary, type NativeLib, type SYMBOLS } from "./ffi.ts";
-
-const UNARY_CODES: Record<UnaryOp, number> = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  relu: 4,
-  step: 5,
-};
-const BINARY_CODES: Record<BinaryOp, number> = {
-  add: 0,
-  sub: 1,
-  mul: 2,
-  div: 3,
-};
-/** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
-const MAX_RANK = 16;
+import { BINARY_CODES, MAX_RANK, type NativeLib, type SYMBOLS, UNARY_CODES } from "./ffi.ts";
+import { BlockPool, NativeTensor } from "./memory_pool.ts";
 
 /** The argument rules every backend shares, naming this one `native` in their errors. */
 const rules: ShapeRules = shapeRules("native", { maxRank: MAX_RANK });
 const fail: (kernel: string, message: string) => never = rules.fail;
-
-/** A block of library memory, with a JS view on it (valid until the block is freed). */
-interface Block {
-  readonly ptr: Deno.PointerObject;
-  readonly bytes: number;
-  readonly view: Float32Array;
-}
-
-/** A native tensor: its shape, element count and memory block. */
-class NativeTensor implements DeviceTensor {
-  disposed = false;
-  constructor(
-    readonly owner: NativeBackend,
-    readonly shape: Shape,
-    readonly size: number,
-    readonly block: Block,
-  ) {}
-  get ptr(): Deno.PointerObject {
-    return this.block.ptr;
-  }
-}
-
-/** Options of {@linkcode createNativeBackend}. */
-export interface NativeBackendOptions {
-  /** Worker threads for the parallel kernels; default `navigator.hardwareConcurrency`. */
-  threads?: number;
-  /**
-   * Freed memory kept for reuse: at most the peak memory of live tensors so far (a training step
-   * frees everything at its end and needs it all again in the next) plus this many bytes
-   * (default 2 GiB). When a release would exceed that, the whole cache goes back to the system
-   * first. {@linkcode NativeBackend.trim} empties it.
-   */
-  cacheBytes?: number;
-  /**
-   * Let idle worker threads spin (OpenMP `OMP_WAIT_POLICY=active`) instead of sleeping at once
-   * (`passive`, the default). Spinning saves a few microseconds per kernel on an idle machine but
-   * is several times slower when other processes share the cores. Takes effect only for the
-   * first backend of a process, and not when `OMP_WAIT_POLICY` or `GOMP_SPINCOUNT` is set.
-   */
-  spinWait?: boolean;
-  /** Passed to the build: C++ compiler (default `$CXX` or `g++`). */
-  compiler?: string;
-  /** Passed to the build: folder of compiled libraries (default `.build/` in this package). */
-  cacheDir?: string;
-  /** Passed to the build: prebuilt portable libraries for a machine without a compiler. */
-  prebuiltDir?: string;
-}
 
 /** CPU features that decide the native kernels' paths, from CPUID at run time. */
 export interface CpuFeatures {
@@ -118,14 +53,8 @@ export class NativeBackend implements Backend {
   readonly #lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   readonly #f: NativeLib;
   #live = 0;
-  /** Freed blocks by byte size, reused before asking the library for memory. */
-  readonly #free = new Map<number, Block[]>();
-  #cachedBytes = 0;
-  #systemAllocations = 0;
-  #systemBytes = 0;
-  /** Most bytes ever held by live tensors at once. */
-  #peakLiveBytes = 0;
-  readonly #cacheLimit: number;
+  /** Freed tensor memory kept for reuse, and the memory counters. */
+  readonly #pool: BlockPool;
   /** Reused integer argument buffer (shapes, strides, geometry). */
   readonly #ints = new Int32Array(1 + 3 * MAX_RANK);
   #closed = false;
@@ -139,7 +68,7 @@ export class NativeBackend implements Backend {
     this.#lib = lib;
     this.#f = lib.symbols;
     this.#f.nb_set_threads(threads);
-    this.#cacheLimit = cacheBytes;
+    this.#pool = new BlockPool(this.#f, cacheBytes, fail);
   }
 
   /** Threads the parallel kernels use. */
@@ -182,7 +111,7 @@ export class NativeBackend implements Backend {
 
   /** Bytes of freed tensor memory held for reuse. */
   get cachedBytes(): number {
-    return this.#cachedBytes;
+    return this.#pool.cachedBytes;
   }
 
   /**
@@ -196,21 +125,12 @@ export class NativeBackend implements Backend {
     cachedBytes: number;
     peakLiveBytes: number;
   } {
-    return {
-      systemAllocations: this.#systemAllocations,
-      systemBytes: this.#systemBytes,
-      cachedBytes: this.#cachedBytes,
-      peakLiveBytes: this.#peakLiveBytes,
-    };
+    return this.#pool.stats();
   }
 
   /** Returns every cached (freed) block to the system. Live tensors are untouched. */
   trim(): void {
-    for (const blocks of this.#free.values()) {
-      for (const b of blocks) this.#systemFree(b);
-    }
-    this.#free.clear();
-    this.#cachedBytes = 0;
+    this.#pool.trim();
   }
 
   /**
@@ -219,7 +139,7 @@ export class NativeBackend implements Backend {
    */
   close(): void {
     if (this.#closed) return;
-    this.trim();
+    this.#pool.close();
     this.#closed = true;
     this.#lib.close();
   }
@@ -236,54 +156,9 @@ export class NativeBackend implements Backend {
       );
     }
     const bytes = Math.max(64, Math.ceil((size * 4) / 64) * 64);
-    let block = this.#free.get(bytes)?.pop();
-    if (block) {
-      this.#cachedBytes -= bytes;
-    } else {
-      if (this.#closed) fail("alloc", "the backend was closed");
-      const ptr = this.#f.nb_alloc(bytes / 4);
-      if (ptr === null) {
-        fail("alloc", `out of memory allocating ${bytes} bytes`);
-      }
-      this.#systemAllocations++;
-      this.#systemBytes += bytes;
-      block = {
-        ptr,
-        bytes,
-        view: new Float32Array(
-          Deno.UnsafePointerView.getArrayBuffer(ptr, bytes),
-        ),
-      };
-    }
+    const block = this.#pool.acquire(bytes);
     this.#live++;
-    const liveBytes = this.#systemBytes - this.#cachedBytes;
-    if (liveBytes > this.#peakLiveBytes) this.#peakLiveBytes = liveBytes;
     return new NativeTensor(this, Object.freeze([...shape]), size, block);
-  }
-
-  #release(block: Block): void {
-    if (this.#closed) return; // the library (and its free) is gone
-    // Memory that live tensors held at once is evidently needed again by the next step of the
-    // same shapes (plus some slack: at the peak, freed blocks of other sizes sit in the cache),
-    // so the cache may grow to that peak plus the allowance. Beyond it (shapes keep changing),
-    // the stale blocks go back to the system all at once.
-    const limit = this.#peakLiveBytes + this.#cacheLimit;
-    if (this.#cachedBytes + block.bytes > limit) {
-      this.trim();
-      if (block.bytes > limit) {
-        this.#systemFree(block);
-        return;
-      }
-    }
-    const list = this.#free.get(block.bytes);
-    if (list) list.push(block);
-    else this.#free.set(block.bytes, [block]);
-    this.#cachedBytes += block.bytes;
-  }
-
-  #systemFree(block: Block): void {
-    this.#f.nb_free(block.ptr);
-    this.#systemBytes -= block.bytes;
   }
 
   #open(kernel: string, argument: string, t: DeviceTensor): NativeTensor {
@@ -336,7 +211,7 @@ export class NativeBackend implements Backend {
     if (x.disposed) return;
     x.disposed = true;
     this.#live--;
-    this.#release(x.block);
+    this.#pool.release(x.block);
   }
 
   /** Tensors uploaded or produced by a kernel and not yet disposed. */
@@ -380,20 +255,7 @@ export class NativeBackend implements Backend {
   ) {
     const { batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad, outShape } = rules
       .convDims(kernel, xShape, wShape, geometry);
-    const ints = this.#intArgs([
-      batch,
-      inH,
-      inW,
-      inC,
-      kH,
-      kW,
-      outC,
-      outH,
-      outW,
-      stride,
-      pad,
-      pad,
-    ]);
+    const ints = this.#intArgs([batch, inH, inW, inC, kH, kW, outC, outH, outW, stride, pad, pad]);
     return { outShape, ints };
   }
 
@@ -456,16 +318,7 @@ export class NativeBackend implements Backend {
       xShape,
       geometry,
     );
-    const ints = this.#intArgs([
-      batch,
-      inH,
-      inW,
-      channels,
-      outH,
-      outW,
-      size,
-      stride,
-    ]);
+    const ints = this.#intArgs([batch, inH, inW, channels, outH, outW, size, stride]);
     return { outShape, ints };
   }
 
@@ -739,43 +592,4 @@ export class NativeBackend implements Backend {
     );
     return { dx, dGamma, dBeta };
   }
-}
-
-/**
- * Builds (first use on this machine only, a few seconds) and loads the kernel library, and
- * returns a backend running on `threads` threads. Throws a clear error when the C++ compiler or
- * OpenMP is missing (Debian: `apt-get install -y g++`) or FFI is not permitted (`--allow-ffi`).
- */
-export async function createNativeBackend(
-  opts: NativeBackendOptions = {},
-): Promise<NativeBackend> {
-  const threads = opts.threads ?? navigator.hardwareConcurrency ?? 1;
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new Error(
-      `native backend: threads must be a positive integer, got ${threads}`,
-    );
-  }
-  const cacheBytes = opts.cacheBytes ?? 2 * 2 ** 30;
-  if (!(cacheBytes >= 0)) {
-    throw new Error(
-      `native backend: cacheBytes must be >= 0, got ${cacheBytes}`,
-    );
-  }
-  const path = await buildNativeLibrary({
-    compiler: opts.compiler,
-    cacheDir: opts.cacheDir,
-    prebuiltDir: opts.prebuiltDir,
-  });
-  // libgomp reads its settings from the environment when the library loads. Measured on a 2-core
-  // VM with another busy process: its default spin-wait made parallel regions ~100x slower
-  // (136 µs → 2.2 ms each) and a training step 2-4x slower than one thread; passive waiting costs
-  // ~8 µs per parallel kernel.
-  try {
-    if (!Deno.env.has("OMP_WAIT_POLICY") && !Deno.env.has("GOMP_SPINCOUNT")) {
-      Deno.env.set("OMP_WAIT_POLICY", opts.spinWait ? "active" : "passive");
-    }
-  } catch {
-    // Without --allow-env the OpenMP defaults apply.
-  }
-  return new NativeBackend(loadLibrary(path), threads, cacheBytes);
 }

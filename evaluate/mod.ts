@@ -7,6 +7,7 @@
  * passed explicitly, labels as `Int32Array`/`Uint8Array` (any array-like of non-negative
  * integers). Functions doing heavy linear algebra accept an optional `Backend` from
  * `@simclr/core` and fall back to blocked host kernels without one.
+ * Also the raw-pixel baseline's features and the evaluation's on-disk feature cache.
  *
  * @module
  */
@@ -14,13 +15,17 @@
 export * from "./classification.ts";
 export * from "./eigen.ts";
 export * from "./features.ts";
+export * from "./feature_cache.ts";
 export * from "./hungarian.ts";
 export * from "./kmeans.ts";
 export * from "./knn.ts";
 export * from "./linalg.ts";
 export * from "./metrics.ts";
 export * from "./pca.ts";
+export * from "./pixels.ts";
 export * from "./tsne.ts";
 export * from "./probe.ts";
 export * from "./protocol.ts";
 export * from "./scan.ts";
+export * from "./scan_heads.ts";
+export * from "./scan_neighbours.ts";

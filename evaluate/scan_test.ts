@@ -1,15 +1,9 @@
 import assert from "node:assert/strict";
 import { createRefBackend } from "@simclr/backend-ref";
 import { Rng } from "@simclr/core";
-import {
-  mineNeighbours,
-  mostConfident,
-  neighbourPurity,
-  predictClusters,
-  scanRepresentation,
-  selfLabel,
-  trainScanHeads,
-} from "./scan.ts";
+import { scanRepresentation } from "./scan.ts";
+import { mostConfident, predictClusters, selfLabel, trainScanHeads } from "./scan_heads.ts";
+import { mineNeighbours, neighbourPurity } from "./scan_neighbours.ts";
 import { gaussianBlobs } from "./test_data.ts";
 
 /** Unit vectors at the given angles (degrees), scaled by `r` to show only direction counts. */
