@@ -15,20 +15,10 @@ import type {
   VariantResult,
   VerifyRow,
 } from "./types.ts";
+import { CIFAR_CLASS_NAMES } from "@simclr/data";
 
-/** CIFAR-10 class names in label order. */
-export const CIFAR10_CLASSES: string[] = [
-  "airplane",
-  "automobile",
-  "bird",
-  "cat",
-  "deer",
-  "dog",
-  "frog",
-  "horse",
-  "ship",
-  "truck",
-];
+/** CIFAR-10 class names in label order (the data package holds the one list). */
+export const CIFAR10_CLASSES: string[] = [...CIFAR_CLASS_NAMES];
 
 /** Mulberry32: tiny seeded uniform generator so fixtures do not depend on other packages. */
 export function seededUniform(seed: number): () => number {
