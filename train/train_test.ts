@@ -37,6 +37,20 @@ function tinyConfig(out: string, data: string): TrainConfig & { model: "small" }
   return { ...parsed, model: "small" };
 }
 
+/** A fixture folder and the checkpoint of one reference-backend epoch trained on it. */
+async function oneEpochCheckpoint(): Promise<{ dir: string; path: string }> {
+  const { dir, data } = await fixture();
+  const out = join(dir, "run");
+  await runTraining({
+    config: { ...tinyConfig(out, dir), epochs: 1 },
+    backend: createRefBackend(),
+    engineDescription: "ref",
+    data,
+    quiet: true,
+  });
+  return { dir, path: join(out, RUN_FILES.checkpoint) };
+}
+
 Deno.test("a stopped and resumed run ends with the same weights as an uninterrupted one", async () => {
   const { dir, data } = await fixture();
   const straightOut = join(dir, "straight"), resumedOut = join(dir, "resumed");
@@ -106,16 +120,7 @@ Deno.test("a stopped and resumed run ends with the same weights as an uninterrup
 });
 
 Deno.test("checkpoint: a truncated or foreign file is refused with the file named", async () => {
-  const { dir, data } = await fixture();
-  const out = join(dir, "run");
-  await runTraining({
-    config: { ...tinyConfig(out, dir), epochs: 1 },
-    backend: createRefBackend(),
-    engineDescription: "ref",
-    data,
-    quiet: true,
-  });
-  const path = join(out, RUN_FILES.checkpoint);
+  const { dir, path } = await oneEpochCheckpoint();
   const bytes = await Deno.readFile(path);
   const cut = join(dir, "cut.ckpt");
   await Deno.writeFile(cut, bytes.subarray(0, bytes.length - 100));
@@ -208,16 +213,7 @@ Deno.test("a diverging run never writes a non-finite checkpoint and names one th
 });
 
 Deno.test("checkpoints: non-finite values are refused on save and on load; bad headers name the field", async () => {
-  const { dir, data } = await fixture();
-  const out = join(dir, "run");
-  await runTraining({
-    config: { ...tinyConfig(out, dir), epochs: 1 },
-    backend: createRefBackend(),
-    engineDescription: "ref",
-    data,
-    quiet: true,
-  });
-  const path = join(out, RUN_FILES.checkpoint);
+  const { dir, path } = await oneEpochCheckpoint();
   const good = await loadCheckpoint(path);
   assert.match(await weightsHash(good), /^[0-9a-f]{64}$/);
   // Put +Inf into the last float (an optimiser slot or buffer) and into the first weight.
