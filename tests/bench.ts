@@ -16,6 +16,7 @@ import {
   createModel,
   DEFAULT_OPTIMIZER,
   Graph,
+  MODEL_NAMES,
   type ModelName,
   Optimizer,
   Rng,
@@ -61,7 +62,7 @@ const USAGE =
   `usage: deno task bench [--backends LIST] [--models LIST] [--steps N] [--peer] [--json FILE]
   --backends  comma list of: auto, native, wasm, webgpu, cuda, ref (default: auto, the backend
               train would pick here)
-  --models    comma list of: simple, small, resnet18               (default: simple,small,resnet18)
+  --models    comma list of: simple, small, resnet10, resnet18     (default: simple,small,resnet18)
   --steps     timed steps per configuration, after one warm-up     (default: 3)
   --batch     images per step for simple/small                     (default: 256; resnet18: 64)
   --matmul    size N of the N³ matMul measured per backend; 0 skips it (default: 1024)
@@ -294,8 +295,8 @@ async function main(): Promise<number> {
   }
   const models = values.models!.split(",") as ModelName[];
   for (const m of models) {
-    if (!["simple", "small", "resnet18"].includes(m)) {
-      console.error(`bench: unknown model "${m}" in --models (simple, small, resnet18)`);
+    if (!(MODEL_NAMES as readonly string[]).includes(m)) {
+      console.error(`bench: unknown model "${m}" in --models (${MODEL_NAMES.join(", ")})`);
       return 2;
     }
   }

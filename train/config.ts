@@ -106,7 +106,8 @@ const SPECS: FlagSpec[] = [
     type: "string",
     default: "default",
     choices: ["default", ...MODEL_NAMES],
-    help: "encoder: simple (seed's SimpleCNN), small (CPU default), resnet18 (cuda default)",
+    help:
+      "encoder: simple (seed's SimpleCNN), small (CPU default), resnet10 (CIFAR ResNet, 1 block a stage), resnet18 (cuda default)",
   },
   {
     key: "width",
