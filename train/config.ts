@@ -52,6 +52,11 @@ export interface TrainConfig {
   resume: boolean;
   /** Time budget in minutes; the schedule is fitted to end in it (0 = none, --epochs decides). */
   maxMinutes: number;
+  /**
+   * Stop once the run reaches this optimiser step (counted over the whole run, resumes included),
+   * saving a checkpoint like any other stop (0 = no limit).
+   */
+  maxSteps: number;
   /** Conv and matMul input precision (fp32 accumulation and master weights either way). */
   precision?: typeof PRECISION_NAMES[number];
   /** Augmentation worker threads. */
@@ -223,6 +228,15 @@ const SPECS: FlagSpec[] = [
     default: 0,
     min: 0,
     help: "time budget: the schedule is fitted to end in it, replacing --epochs (0 = none)",
+  },
+  {
+    key: "maxSteps",
+    flag: "max-steps",
+    type: "string",
+    default: 0,
+    min: 0,
+    integer: true,
+    help: "stop at optimiser step N of the run, saving a checkpoint (--resume goes on; 0 = none)",
   },
   {
     key: "workers",

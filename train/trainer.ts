@@ -84,7 +84,7 @@ export interface PlanRecord extends SchedulePlan {
 
 /** What a finished (or stopped) session reports. */
 export interface TrainOutcome {
-  stopped: "done" | "time-budget" | "interrupt" | "collapse";
+  stopped: "done" | "time-budget" | "max-steps" | "interrupt" | "collapse";
   step: number;
   epoch: number;
   trainSeconds: number;
@@ -328,6 +328,8 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
       // The time budget stays a hard stop, in case the machine slows down after the plan.
       if (step < totalSteps && budgetSeconds > 0 && elapsedSeconds() >= budgetSeconds) {
         stopped = "time-budget";
+      } else if (step < totalSteps && c.maxSteps > 0 && step >= c.maxSteps) {
+        stopped = "max-steps";
       } else if (step < totalSteps && ctx.stopSignal?.requested) {
         stopped = "interrupt";
       }
