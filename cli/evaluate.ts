@@ -3,22 +3,9 @@
  * on the frozen encoder of a checkpoint, beside the raw-pixel and random-encoder baselines run
  * through the same protocol. Writes `results.json` in the run folder and prints a table.
  *
- * `results.json` schema (version 1):
- * ```
- * { version: 1, createdAt, checkpoint, checkpointHash (SHA-256 of weights and buffers), runId,
- *   step, epoch, model, featureDim, engine, seconds,
- *   classNames: string[10],
- *   variants: [{ name: "simclr" | "raw-pixels" | "random-encoder", dim,
- *     probe: { kind, lambda, validation: [{lambda, accuracy}], trainAccuracy, testAccuracy,
- *              perClassAccuracy: number[10], confusion: number[10][10] (true × predicted) },
- *     knn: { accuracy, k, temperature },
- *     kmeans: { nmi, ari, accuracy, contingency: number[10][10] (cluster × class),
- *               matchedOrder: number[10] (cluster matched to each class), inertia },
- *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
- *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl },
- *     scan?: ScanResult (evaluate/scan.ts: nmi, ari, accuracy, contingency, matchedOrder,
- *            neighbourPurity, seeds, topImages, …) }] }
- * ```
+ * `results.json` is core's `ResultsDocument` (core/records.ts): the checkpoint, its hash and run id,
+ * the class names, and per representation (`simclr`, `raw-pixels`, `random-encoder`) the probe,
+ * kNN, k-means, and optionally PCA, t-SNE and SCAN.
  * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
  * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
  * Accuracies are fractions in [0, 1].
@@ -33,7 +20,9 @@ import {
   Graph,
   type ModelName,
   ProgressBar,
-  writeJsonAtomic,
+  readResults,
+  RUN_FILES,
+  writeResults,
 } from "@simclr/core";
 import { CIFAR10_MEAN, CIFAR10_STD, ensureCifar10, loadCifar10 } from "@simclr/data";
 import {
@@ -49,7 +38,6 @@ import {
   BACKENDS_WITHOUT_ENGINES,
   loadCheckpoint,
   loadWeights,
-  RUN_FILES,
   type TrainConfig,
   weightsHash,
 } from "@simclr/train";
@@ -60,7 +48,7 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
-import { augmentedTrainImages, printScan, readResults } from "./cluster_helpers.ts";
+import { augmentedTrainImages, printScan } from "./cluster_helpers.ts";
 
 const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
@@ -352,7 +340,7 @@ async function main(): Promise<number> {
     });
   }
 
-  const outPath = join(outDir, "results.json");
+  const outPath = join(outDir, RUN_FILES.results);
   // deno task cluster keeps what evaluate measured and adds SCAN beside it.
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
@@ -400,16 +388,18 @@ async function main(): Promise<number> {
     const train = { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain };
     const test = { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest };
     if (flags.clusterOnly) {
-      const old = previous?.variants?.find((r) => r.name === v.name);
+      const old = previous?.variants.find((r) => r.name === v.name);
       // A representation not evaluated yet gets the protocol first (without t-SNE), so every
       // entry of results.json has the same fields.
-      const result = old ?? await evaluateRepresentation(v.name, train, test, f.dim, {
-        backend: chosen.backend,
-        probe: flags.probe,
-        tsnePoints: 0,
-        seed: config.seed,
-        onStage,
-      });
+      const result: RepresentationResult = old
+        ? { ...old, scan: undefined }
+        : await evaluateRepresentation(v.name, train, test, f.dim, {
+          backend: chosen.backend,
+          probe: flags.probe,
+          tsnePoints: 0,
+          seed: config.seed,
+          onStage,
+        });
       result.scan = await scan(train, test, f.dim, v.name, index, onStage);
       bar?.finish();
       results.push(result);
@@ -442,7 +432,6 @@ async function main(): Promise<number> {
 
   const seconds = (performance.now() - t0) / 1000;
   const document = {
-    version: 1,
     createdAt: new Date().toISOString(),
     checkpoint: ckptPath,
     checkpointHash,
@@ -459,13 +448,15 @@ async function main(): Promise<number> {
     variants: results,
   };
   // deno task cluster replaces the representations it ran and keeps the others as they were.
-  const merged = previous?.variants
-    ? [
+  if (previous) {
+    const merged = [
       ...previous.variants.map((old) => results.find((r) => r.name === old.name) ?? old),
-      ...results.filter((r) => !previous.variants!.some((old) => old.name === r.name)),
-    ]
-    : results;
-  await writeJsonAtomic(outPath, previous ? { ...previous, variants: merged } : document);
+      ...results.filter((r) => !previous.variants.some((old) => old.name === r.name)),
+    ];
+    await writeResults(outPath, { ...previous, variants: merged });
+  } else {
+    await writeResults(outPath, document);
+  }
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {

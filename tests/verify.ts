@@ -11,7 +11,7 @@ import { createRefBackend } from "@simclr/backend-ref";
 import { chooseBackend, type EngineName, torchAvailable } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
 import { PEER_MODELS, type PeerBreak, verifyAgainstTorch } from "./verify_torch.ts";
-import { writeJsonAtomic } from "@simclr/core";
+import { writeVerifyDocument } from "@simclr/core";
 
 const USAGE =
   `usage: deno task verify [--backend auto|gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
@@ -131,7 +131,7 @@ async function main() {
       : `\n${bad.length} of ${rows.length} tensors NOT OK`,
   );
   if (args.json) {
-    await writeJsonAtomic(args.json, { engine: chosen.engine, backend: gpu.name, rows, times });
+    await writeVerifyDocument(args.json, { engine: chosen.engine, backend: gpu.name, rows, times });
     console.log(`wrote ${args.json}`);
   }
   Deno.exit(bad.length === 0 ? 0 : 1);
@@ -189,7 +189,7 @@ async function verifyPeer(peer: string, broken: string, json?: string): Promise<
       ` against PyTorch in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   if (json) {
-    await writeJsonAtomic(json, { peer: `pytorch-${torch.version}`, broken, rows, times });
+    await writeVerifyDocument(json, { peer: `pytorch-${torch.version}`, broken, rows, times });
     console.log(`wrote ${json}`);
   }
   return bad.length === 0 ? 0 : 1;
