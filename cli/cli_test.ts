@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Rng } from "@simclr/core";
-import { writeCifarFixture } from "@simclr/data";
-import { checkWellFormedXml } from "@simclr/viz";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
+import { checkWellFormedXml } from "../viz/xml.ts";
 
 async function run(script: string, args: string[]): Promise<{ code: number; out: string }> {
   const path = new URL(script, import.meta.url).pathname;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Rng } from "@simclr/core";
-import { writeCifarFixture } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { RUN_FILES } from "./trainer.ts";
 

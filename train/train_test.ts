@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
 import { Rng } from "@simclr/core";
-import { type Cifar10, loadCifar10, writeCifarFixture } from "@simclr/data";
+import { type Cifar10, loadCifar10 } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import {
   CheckpointError,
   loadCheckpoint,
