@@ -21,6 +21,7 @@ export * from "./monitors.ts";
 export * from "./progress.ts";
 export * from "./atomic.ts";
 export * from "./records.ts";
+export * from "./flags.ts";
 export * from "./hash.ts";
 export * from "./encode.ts";
 export * from "./safetensors.ts";
