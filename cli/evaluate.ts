@@ -12,11 +12,12 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
+  commandFlags,
   createModel,
   encodeImages,
+  FlagError,
   Graph,
   type ModelName,
   ProgressBar,
@@ -50,154 +51,164 @@ import {
 } from "./backends.ts";
 import { augmentedTrainImages, printScan } from "./cluster_helpers.ts";
 
-const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
-  --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
-  --checkpoint FILE    a checkpoint file (results.json is written beside it)
-  --backend B          ${BACKEND_NAMES.join("|")} (default auto: the fastest that works here)
-  --engine E           ${ENGINE_NAMES.join("|")} for --backend gpu (default auto)
-  --data DIR           CIFAR-10 folder (default: the one the run trained on)
-  --probe KIND         logistic|svm (default logistic)
-  --baselines LIST     comma list of raw-pixels,random-encoder, or none (default both)
-  --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
-  --limit N            use only the first N train and N/5 test images (quick checks; default all)
-  --cluster            also run SCAN clustering on every representation (see deno task cluster)
-  --cluster-only       only SCAN, added to results.json (what is not in it yet is evaluated first,
-                       without t-SNE): deno task cluster
-  --cluster-k N        SCAN: neighbours mined per train image (default 20)
-  --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
-  --head-epochs N      SCAN: epochs over the train set (default 30)
-  --views N            SCAN: augmented views of every train image encoded for the heads (default 2)
-  --hidden N           SCAN: hidden ReLU layer width of the heads, 0 for linear heads (default 0)
-  --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
-  --entropy-weight W   SCAN: weight of the entropy term (default 5)
-  --self-label         SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)
-  --max-minutes M      SCAN: stop training heads when the command has run M minutes (default none)
-  --help               this text`;
+/** The flags of `deno task evaluate` (and `deno task cluster`). */
+const EVALUATE_FLAGS = {
+  run: {
+    type: "string",
+    arg: "DIR",
+    help: "run folder (its checkpoint.ckpt; results.json is written there)",
+  },
+  checkpoint: {
+    type: "string",
+    arg: "FILE",
+    help: "a checkpoint file (results.json is written beside it)",
+  },
+  backend: {
+    type: "string",
+    default: "auto",
+    choices: BACKEND_NAMES,
+    help: "the backend; auto: the fastest that works here",
+  },
+  engine: {
+    type: "string",
+    choices: ENGINE_NAMES,
+    defaultText: "auto",
+    help: "TF.js engine for --backend gpu",
+  },
+  data: {
+    type: "string",
+    arg: "DIR",
+    help: "CIFAR-10 folder (default: the one the run trained on)",
+  },
+  probe: {
+    type: "string",
+    default: "logistic",
+    choices: ["logistic", "svm"],
+    help: "linear probe classifier",
+  },
+  baselines: {
+    type: "string",
+    default: "raw-pixels,random-encoder",
+    arg: "LIST",
+    help: "comma list of raw-pixels,random-encoder, or none",
+    validate: (v: string) =>
+      v === "none" || v.split(",").every((b) => b === "raw-pixels" || b === "random-encoder")
+        ? undefined
+        : "a comma list of raw-pixels, random-encoder, or none",
+  },
+  "tsne-points": {
+    type: "int",
+    default: 5000,
+    min: 0,
+    help: "class-balanced test points for t-SNE, 0 to skip",
+  },
+  limit: {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "use only the first N train and N/5 test images (quick checks; 0 = all)",
+  },
+  cluster: {
+    type: "boolean",
+    help: "also run SCAN clustering on every representation (see deno task cluster)",
+  },
+  "cluster-only": {
+    type: "boolean",
+    help:
+      "only SCAN, added to results.json (what is not in it yet is evaluated first, without t-SNE): deno task cluster",
+  },
+  "cluster-k": { type: "int", default: 20, min: 1, help: "SCAN: neighbours mined per train image" },
+  heads: {
+    type: "int",
+    default: 5,
+    min: 1,
+    help: "SCAN: heads trained side by side, lowest loss kept",
+  },
+  "head-epochs": { type: "int", default: 30, min: 1, help: "SCAN: epochs over the train set" },
+  views: {
+    type: "int",
+    default: 2,
+    min: 0,
+    help: "SCAN: augmented views of every train image encoded for the heads",
+  },
+  hidden: {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "SCAN: hidden ReLU layer width of the heads, 0 for linear heads",
+  },
+  seeds: {
+    type: "ints",
+    default: [0],
+    min: 0,
+    help: "SCAN: comma list of head seeds; the first is reported",
+  },
+  "entropy-weight": {
+    type: "number",
+    default: 5,
+    min: 0,
+    help: "SCAN: weight of the entropy term",
+  },
+  "self-label": {
+    type: "boolean",
+    help: "SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)",
+  },
+  "max-minutes": {
+    type: "number",
+    arg: "M",
+    default: 0,
+    min: 0,
+    help: "SCAN: stop training heads when the command has run M minutes (0 = none)",
+  },
+} as const;
 
-interface EvalFlags {
-  run?: string;
-  checkpoint?: string;
-  backend: BackendName;
-  engine: EngineName;
-  data?: string;
-  probe: "logistic" | "svm";
-  baselines: string[];
-  tsnePoints: number;
-  limit: number;
-  cluster: boolean;
-  clusterOnly: boolean;
-  clusterK: number;
-  heads: number;
-  headEpochs: number;
-  seeds: number[];
-  views: number;
-  selfLabel: boolean;
-  hidden: number;
-  entropyWeight: number;
-  maxMinutes: number;
-}
-
-function parseFlags(args: string[]): EvalFlags | "help" {
-  const { values } = parseArgs({
-    args,
-    options: {
-      run: { type: "string" },
-      checkpoint: { type: "string" },
-      backend: { type: "string", default: "auto" },
-      engine: { type: "string" },
-      data: { type: "string" },
-      probe: { type: "string", default: "logistic" },
-      baselines: { type: "string", default: "raw-pixels,random-encoder" },
-      "tsne-points": { type: "string", default: "5000" },
-      limit: { type: "string", default: "0" },
-      cluster: { type: "boolean", default: false },
-      "cluster-only": { type: "boolean", default: false },
-      "cluster-k": { type: "string", default: "20" },
-      heads: { type: "string", default: "5" },
-      "head-epochs": { type: "string", default: "30" },
-      seeds: { type: "string", default: "0" },
-      views: { type: "string", default: "2" },
-      "self-label": { type: "boolean", default: false },
-      hidden: { type: "string", default: "0" },
-      "entropy-weight": { type: "string", default: "5" },
-      "max-minutes": { type: "string", default: "0" },
-      help: { type: "boolean", default: false },
+/** Parsed flags, or the exit code (help printed, or a bad flag). */
+function parseEvaluateFlags(args: string[]) {
+  const parsed = commandFlags("evaluate", EVALUATE_FLAGS, args, {
+    usage: "usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]",
+    check: (v, given) => {
+      if (v["self-label"] && v.views === 0) {
+        throw new FlagError("--self-label trains on augmented views; give --views 1 or more");
+      }
+      if (!v.run === !v.checkpoint) {
+        throw new FlagError("give exactly one of --run DIR or --checkpoint FILE");
+      }
+      if (given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(v.backend)) {
+        throw new FlagError(
+          `--engine is for --backend gpu; --backend ${v.backend} has no engines`,
+        );
+      }
     },
-    strict: true,
   });
-  if (values.help) return "help";
-  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
-    if (!allowed.includes(v)) {
-      throw new Error(`--${flag} must be one of ${allowed.join(", ")}; got "${v}"`);
-    }
-    return v;
-  };
-  const count = (flag: string, v: string) => {
-    const n = Number(v);
-    if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(n)) {
-      throw new Error(`--${flag} must be an integer ≥ 0; got "${v}"`);
-    }
-    return n;
-  };
-  const positive = (flag: string, v: string) => {
-    const n = count(flag, v);
-    if (n < 1) throw new Error(`--${flag} must be an integer ≥ 1; got "${v}"`);
-    return n;
-  };
-  const nonNegative = (flag: string, v: string) => {
-    const x = Number(v);
-    if (v.trim() === "" || !Number.isFinite(x) || x < 0) {
-      throw new Error(`--${flag} must be a number ≥ 0; got "${v}"`);
-    }
-    return x;
-  };
-  if (values["self-label"] && values.views === "0") {
-    throw new Error("--self-label trains on augmented views; give --views 1 or more");
-  }
-  if (!values.run === !values.checkpoint) {
-    throw new Error("give exactly one of --run DIR or --checkpoint FILE");
-  }
-  if (values.engine !== undefined && BACKENDS_WITHOUT_ENGINES.includes(values.backend!)) {
-    throw new Error(`--engine is for --backend gpu; --backend ${values.backend} has no engines`);
-  }
-  const baselines = values.baselines === "none" ? [] : values.baselines!.split(",");
-  for (const b of baselines) oneOf("baselines", b, ["raw-pixels", "random-encoder"]);
+  if (typeof parsed === "number") return parsed;
+  const v = parsed.values;
   return {
-    run: values.run,
-    checkpoint: values.checkpoint,
-    backend: oneOf("backend", values.backend!, BACKEND_NAMES) as BackendName,
-    engine: oneOf("engine", values.engine ?? "auto", ENGINE_NAMES) as EngineName,
-    data: values.data,
-    probe: oneOf("probe", values.probe!, ["logistic", "svm"]) as "logistic" | "svm",
-    baselines,
-    tsnePoints: count("tsne-points", values["tsne-points"]!),
-    limit: count("limit", values.limit!),
-    cluster: values.cluster! || values["cluster-only"]!,
-    clusterOnly: values["cluster-only"]!,
-    clusterK: positive("cluster-k", values["cluster-k"]!),
-    heads: positive("heads", values.heads!),
-    headEpochs: positive("head-epochs", values["head-epochs"]!),
-    views: count("views", values.views!),
-    selfLabel: values["self-label"]!,
-    hidden: count("hidden", values.hidden!),
-    seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
-    entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
-    maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
+    run: v.run,
+    checkpoint: v.checkpoint,
+    backend: v.backend as BackendName,
+    engine: (v.engine ?? "auto") as EngineName,
+    data: v.data,
+    probe: v.probe,
+    baselines: v.baselines === "none" ? [] : v.baselines.split(","),
+    tsnePoints: v["tsne-points"],
+    limit: v.limit,
+    cluster: v.cluster || v["cluster-only"],
+    clusterOnly: v["cluster-only"],
+    clusterK: v["cluster-k"],
+    heads: v.heads,
+    headEpochs: v["head-epochs"],
+    views: v.views,
+    selfLabel: v["self-label"],
+    hidden: v.hidden,
+    seeds: v.seeds,
+    entropyWeight: v["entropy-weight"],
+    maxMinutes: v["max-minutes"],
   };
 }
 
 async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseFlags(Deno.args);
-  } catch (e) {
-    console.error(`evaluate: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (flags === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+  const flags = parseEvaluateFlags(Deno.args);
+  if (typeof flags === "number") return flags;
   const t0 = performance.now();
   const ckptPath = flags.checkpoint ?? join(flags.run!, RUN_FILES.checkpoint);
   const outDir = flags.run ?? join(ckptPath, "..");

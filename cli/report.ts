@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
+  commandFlags,
   readResults,
   readRunSummary,
   readTrainLog,
@@ -25,12 +25,27 @@ import {
   writeReport,
 } from "@simclr/viz";
 
-const USAGE = `usage: deno task report [--run DIR] [--verify FILE] [--data DIR]
-  --run DIR      run folder (default: the newest folder under runs/ with a log)
-  --verify FILE  verify JSON from 'deno task verify --json FILE'
-                 (default: DIR/verify.json, else runs/verify.json, if present)
-  --data DIR     CIFAR-10 folder for the augmentation gallery (default: the run's)
-  --help         this text`;
+/** The flags of `deno task report`. */
+const REPORT_FLAGS = {
+  run: {
+    type: "string",
+    arg: "DIR",
+    defaultText: "the newest folder under runs/ with a log",
+    help: "run folder",
+  },
+  verify: {
+    type: "string",
+    arg: "FILE",
+    defaultText: "DIR/verify.json, else runs/verify.json, if present",
+    help: "verify JSON from 'deno task verify --json FILE'",
+  },
+  data: {
+    type: "string",
+    arg: "DIR",
+    defaultText: "the run's",
+    help: "CIFAR-10 folder for the augmentation gallery",
+  },
+} as const;
 
 /**
  * The log, `run.json`, `results.json` and the checkpoint of a folder must be of one run (and the
@@ -149,26 +164,11 @@ async function clusterImages(
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: Deno.args,
-      options: {
-        run: { type: "string" },
-        verify: { type: "string" },
-        data: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`report: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = commandFlags("report", REPORT_FLAGS, Deno.args, {
+    usage: "usage: deno task report [--run DIR] [--verify FILE] [--data DIR]",
+  });
+  if (typeof parsed === "number") return parsed;
+  const values = parsed.values;
   const run = values.run ?? await newestRun();
   const summary = await readRunSummary(join(run, RUN_FILES.summary));
   const results = await readResults(join(run, RUN_FILES.results));
