@@ -126,7 +126,11 @@ async function main(): Promise<number> {
   });
   loadWeights(g, model, ckpt, ckptPath);
   const width = config.width ||
-    (config.model === "small" ? 32 : config.model === "resnet18" ? 64 : 0);
+    (config.model === "small" || config.model === "resnet10"
+      ? 32
+      : config.model === "resnet18"
+      ? 64
+      : 0);
   await writeTorchExport(out, model, { width, step: ckpt.meta.step, projector: flags.projector });
   console.error(
     `wrote ${out}: ${config.model} ${flags.projector ? "encoder + projector" : "encoder"}, ` +

@@ -16,6 +16,7 @@ import {
   createModel,
   DEFAULT_OPTIMIZER,
   Graph,
+  MODEL_NAMES,
   type ModelName,
   Optimizer,
   Rng,
@@ -68,7 +69,7 @@ const BENCH_FLAGS = {
   models: {
     type: "list",
     default: ["simple", "small", "resnet18"],
-    choices: ["simple", "small", "resnet18"],
+    choices: MODEL_NAMES,
     help: "comma list of models",
   },
   steps: {

@@ -98,7 +98,8 @@ export const TRAIN_FLAGS = {
     type: "string",
     default: "default",
     choices: ["default", ...MODEL_NAMES],
-    help: "encoder: simple (seed's SimpleCNN), small (CPU default), resnet18 (cuda default)",
+    help:
+      "encoder: simple (seed's SimpleCNN), small (CPU default), resnet10 (CIFAR ResNet, 1 block a stage), resnet18 (cuda default)",
   },
   "width": {
     type: "int",
