@@ -1,32 +1,12 @@
 /**
  * Helpers of `deno task cluster` (`evaluate --cluster-only`) and `evaluate --cluster`: augmented
- * train images for SCAN, the existing `results.json`, and the printed clustering table.
+ * train images for SCAN and the printed clustering table.
  *
  * @module
  */
 import { ProgressBar } from "@simclr/core";
 import { type AugmentConfig, makeViews } from "@simclr/data";
 import type { RepresentationResult } from "@simclr/evaluate";
-
-/** An existing `results.json`, or undefined when there is none. */
-export async function readResults(
-  path: string,
-): Promise<{ variants?: RepresentationResult[]; [key: string]: unknown } | undefined> {
-  let text;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(
-      `${path}: not valid JSON (${(e as Error).message}); move it away to start anew`,
-    );
-  }
-}
 
 /** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
 export function printScan(results: RepresentationResult[], classNames: string[]): void {

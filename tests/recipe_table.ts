@@ -18,21 +18,19 @@ import { createRefBackend } from "@simclr/backend-ref";
 import {
   createModel,
   DEFAULT_OPTIMIZER,
+  type EpochRecord,
   Graph,
   type ModelName,
   Optimizer,
+  readResults,
+  readRunSummary,
+  readTrainLog,
   Rng,
+  RUN_FILES,
+  type RunConfigRecord,
   trainStep,
 } from "@simclr/core";
 import { countingBackend } from "./flops.ts";
-
-interface EpochLine {
-  type: "epoch";
-  epoch: number;
-  time: number;
-  imagesPerSec: number;
-  knnAccuracy?: number;
-}
 
 /** The `simclr` row of a pilot's `results.json` (`deno task evaluate --limit 10000`), if any. */
 interface Finalist {
@@ -43,24 +41,19 @@ interface Finalist {
 
 interface Pilot {
   name: string;
-  config: Record<string, unknown>;
-  epochs: EpochLine[];
+  config: RunConfigRecord;
+  epochs: EpochRecord[];
   final?: Finalist;
 }
 
 async function readPilot(dir: string): Promise<Pilot> {
-  const run = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
-  const epochs = (await Deno.readTextFile(`${dir}/log.jsonl`)).split("\n").filter((l) => l)
-    .map((l) => JSON.parse(l)).filter((r) => r.type === "epoch") as EpochLine[];
-  if (epochs.length === 0) throw new Error(`${dir}/log.jsonl: no epoch records`);
-  let final: Finalist | undefined;
-  try {
-    const results = JSON.parse(await Deno.readTextFile(`${dir}/results.json`));
-    const v = results.variants.find((x: { name: string }) => x.name === "simclr");
-    final = { probe: v.probe.testAccuracy, knn: v.knn.accuracy, nmi: v.kmeans.nmi };
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
+  const run = await readRunSummary(`${dir}/${RUN_FILES.summary}`);
+  if (!run) throw new Error(`${dir}/${RUN_FILES.summary}: no such file`);
+  const epochs = (await readTrainLog(`${dir}/${RUN_FILES.log}`))?.epochs ?? [];
+  if (epochs.length === 0) throw new Error(`${dir}/${RUN_FILES.log}: no epoch records`);
+  const results = await readResults(`${dir}/${RUN_FILES.results}`);
+  const v = results?.variants.find((x) => x.name === "simclr");
+  const final = v && { probe: v.probe.testAccuracy, knn: v.knn.accuracy, nmi: v.kmeans.nmi };
   return { name: dir.replace(/\/$/, "").split("/").pop()!, config: run.config, epochs, final };
 }
 
@@ -94,7 +87,15 @@ function knnAtEpoch(p: Pilot, e: number): number | undefined {
   return pts[pts.length - 1].knnAccuracy;
 }
 
-const SHOWN = ["model", "width", "optimizer", "lr", "temperature", "batchSize", "cropScale"];
+const SHOWN: (keyof RunConfigRecord)[] = [
+  "model",
+  "width",
+  "optimizer",
+  "lr",
+  "temperature",
+  "batchSize",
+  "cropScale",
+];
 
 if (import.meta.main) {
   if (Deno.args.length === 0) {
@@ -119,7 +120,7 @@ if (import.meta.main) {
       .map((k) => `${k} ${p.config[k]}`).join(", ") || (p === base ? "baseline" : "–");
     const last = p.epochs[p.epochs.length - 1];
     const ips = p.epochs.map((e) => e.imagesPerSec).sort((a, b) => a - b);
-    const gf = await gflopsPerImage(p.config.model as ModelName, p.config.width as number);
+    const gf = await gflopsPerImage(p.config.model as ModelName, p.config.width ?? 0);
     const at = (ep: number) => p.epochs.find((e) => e.epoch === ep)?.knnAccuracy;
     console.log(
       `| ${p.name} | ${diff} | ${last.epoch} | ${(last.time / 60).toFixed(1)} | ` +
