@@ -670,26 +670,32 @@ void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int*
   const int nstrips = (Nn + NR - 1) / NR;
   const int OHW = g.outH * g.outW;
   const i64 imgSize = (i64)g.inH * g.inW * g.inC;
+  // Whole images per chunk (no two threads write one pixel), several when they are small: one
+  // image of a deep layer is 16 pixels, and a GEMM of 16 rows reloads each B strip for 3 tiles.
+  const int ipc = std::max(1, std::min((MC + OHW - 1) / OHW, g.batch / 8));
+  const int nchunks = (g.batch + ipc - 1) / ipc;
   int nt = threads_for(2.0 * g.batch * OHW * (double)Nn * Kk, 4e6);
-  nt = std::min(nt, g.batch);
+  nt = std::min(nt, nchunks);
 #pragma omp parallel num_threads(nt)
   {
     pack_B_full_par(w, 1, g.outC, Kk, Nn, Bp);
     float* col = scratch(1, (size_t)MC * Nn);
 #pragma omp for schedule(dynamic)
-    for (int b = 0; b < g.batch; b++) {
-      float* img = dx + b * imgSize;
-      memset(img, 0, imgSize * sizeof(float));
-      for (int r0 = 0; r0 < OHW; r0 += MC) {
-        int r1 = std::min(OHW, r0 + MC);
-        int base = b * OHW;
-        // Row indices in gemm_rows are relative to `col`; A rows start at pixel base + r0.
+    for (int c = 0; c < nchunks; c++) {
+      const int b0 = c * ipc, b1 = std::min(g.batch, b0 + ipc);
+      memset(dx + b0 * imgSize, 0, (b1 - b0) * imgSize * sizeof(float));
+      const int pend = b1 * OHW;
+      for (int r0 = b0 * OHW; r0 < pend; r0 += MC) {
+        const int r1 = std::min(pend, r0 + MC);
+        // Row indices in gemm_rows are relative to `col`; A rows start at pixel r0.
         auto packA = [&](int ic, int mc, int pc, int kc, float* dst) {
-          pack_A_view(dy + (i64)(base + r0 + ic) * g.outC + pc, g.outC, 1, mc, kc, dst);
+          pack_A_view(dy + (i64)(r0 + ic) * g.outC + pc, g.outC, 1, mc, kc, dst);
         };
         gemm_rows(packA, 0, r1 - r0, 0, nstrips, Nn, Kk, Bp, col, Nn, false);
         for (int r = r0; r < r1; r++) {
-          int oy = r / g.outW, ox = r % g.outW;
+          const int b = r / OHW, rr = r % OHW;
+          const int oy = rr / g.outW, ox = rr % g.outW;
+          float* img = dx + b * imgSize;
           const float* crow = col + (i64)(r - r0) * Nn;
           for (int ky = 0; ky < g.kH; ky++) {
             int iy = oy * g.stride - g.padH + ky;
