@@ -550,26 +550,17 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total
   const int nchunks = (P + chunk - 1) / chunk;
   int nt = threads_for(2.0 * P * KN, 4e6);
-  /** Float sums of pixels [p0, p1) for dw rows [k0, k0+mc) into part (mc x N, row stride N). */
-  auto chunk_sum = [&](int k0, int mc, int p0, int p1, float* part, float* Ap, float* Bp) {
-    for (int pc = p0; pc < p1; pc += KC) {
-      const int kc = std::min(KC, p1 - pc);
-      pack_B_view(dy + (i64)pc * N, N, 1, kc, N, Bp);
-      for (int ic = 0; ic < mc; ic += MC) {
-        const int m = std::min(MC, mc - ic);
-        pack_im2col_T<MR>(x, g, pc, kc, k0 + ic, m, Ap);
-        block_kernels(m, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
-      }
-    }
-  };
   if (KN * sizeof(float) > (1 << 20) && mstrips >= 8 * nt) {
     const int rows =
         balanced_chunk(K, MR, std::max(1, std::min(mstrips / (4 * nt), MC / MR)) * MR, nt);
     const int nblocks = (K + rows - 1) / rows;
+    // dy packed once for all blocks (pixel block pc at pc * Npad, as gemm packs B): packing it
+    // again for every block of rows took a quarter of the time of the deep layers.
+    float* Bfull = shared_buf(0, packed_B_size(P, N));
 #pragma omp parallel num_threads(nt)
     {
+      pack_B_full_par(dy, N, 1, P, N, Bfull);  // ends with a barrier
       float* Ap = scratch(0, (size_t)MC * KC);
-      float* Bp = scratch(3, (size_t)KC * Npad);
       float* part = scratch(2, (size_t)rows * N);
       double* total = scratch_d(1, (size_t)rows * N);
 #pragma omp for schedule(dynamic)
@@ -577,7 +568,17 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
         const int k0 = b * rows, mc = std::min(rows, K - k0);
         const i64 n = (i64)mc * N;
         for (int p0 = 0; p0 < P; p0 += chunk) {
-          chunk_sum(k0, mc, p0, std::min(P, p0 + chunk), part, Ap, Bp);
+          // Float sums of pixels [p0, p1) into part (mc x N, row stride N).
+          const int p1 = std::min(P, p0 + chunk);
+          for (int pc = p0; pc < p1; pc += KC) {
+            const int kc = std::min(KC, p1 - pc);
+            const float* Bp = Bfull + (i64)pc * Npad;
+            for (int ic = 0; ic < mc; ic += MC) {
+              const int m = std::min(MC, mc - ic);
+              pack_im2col_T<MR>(x, g, pc, kc, k0 + ic, m, Ap);
+              block_kernels(m, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
+            }
+          }
           if (p0 == 0)
             for (i64 i = 0; i < n; i++) total[i] = part[i];
           else
