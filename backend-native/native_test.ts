@@ -99,6 +99,9 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     // Direct, channels split into two K-blocks (cin > 256), padding wider than the filter's
     // reach so that whole tiles read only the zero row; its input gradient is direct too.
     [[1, 5, 6, 300], [3, 3, 300, 19], 1, 2],
+    // Stride 2 with small images: the col2im input gradient takes two images per chunk, and
+    // its 120-row GEMM pieces cross from one image into the next.
+    [[16, 20, 20, 8], [3, 3, 8, 12], 2, 1],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };

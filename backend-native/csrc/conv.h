@@ -245,9 +245,11 @@ static void pack_im2col_T(const float* x, const Conv& g, int pc, int kc, int k0,
 // read straight from the NHWC input instead of a packed im2col panel. A tile of 6 output pixels
 // and one filter tap needs, per input channel c, the 6 values x[pixel i's tap position][c]: six
 // pointers into the input, each walked along its channels. Packing those values into an A
-// micro-panel cost a quarter of the time of a 64-channel layer (each packed value is used by
-// only 2·outC FLOPs); the pointers cost a few instructions per tile and tap. Taps that fall in
-// the zero padding point at a zero row.
+// micro-panel is costly because each packed value is used by only 2·outC FLOPs: without it the
+// 3x3 forward convolutions (and the stride-1 input gradients, which are forward convolutions)
+// ran 8-15% faster on an AVX2 EPYC. The pointers cost a few instructions per tile and tap.
+// Taps that fall in the zero padding point at a zero row. (A direct filter gradient in the same
+// style, B read from dy in place, was slower: pixel rows N floats apart share a few L1 sets.)
 
 /** Input channels per K-block at most (a tap's channels are split above this). */
 #define DIRECT_CMAX 256
@@ -550,26 +552,17 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total
   const int nchunks = (P + chunk - 1) / chunk;
   int nt = threads_for(2.0 * P * KN, 4e6);
-  /** Float sums of pixels [p0, p1) for dw rows [k0, k0+mc) into part (mc x N, row stride N). */
-  auto chunk_sum = [&](int k0, int mc, int p0, int p1, float* part, float* Ap, float* Bp) {
-    for (int pc = p0; pc < p1; pc += KC) {
-      const int kc = std::min(KC, p1 - pc);
-      pack_B_view(dy + (i64)pc * N, N, 1, kc, N, Bp);
-      for (int ic = 0; ic < mc; ic += MC) {
-        const int m = std::min(MC, mc - ic);
-        pack_im2col_T<MR>(x, g, pc, kc, k0 + ic, m, Ap);
-        block_kernels(m, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
-      }
-    }
-  };
   if (KN * sizeof(float) > (1 << 20) && mstrips >= 8 * nt) {
     const int rows =
         balanced_chunk(K, MR, std::max(1, std::min(mstrips / (4 * nt), MC / MR)) * MR, nt);
     const int nblocks = (K + rows - 1) / rows;
+    // dy packed once for all blocks (pixel block pc at pc * Npad, as gemm packs B): packing it
+    // again for every block of rows took a quarter of the time of the deep layers.
+    float* Bfull = shared_buf(0, packed_B_size(P, N));
 #pragma omp parallel num_threads(nt)
     {
+      pack_B_full_par(dy, N, 1, P, N, Bfull);  // ends with a barrier
       float* Ap = scratch(0, (size_t)MC * KC);
-      float* Bp = scratch(3, (size_t)KC * Npad);
       float* part = scratch(2, (size_t)rows * N);
       double* total = scratch_d(1, (size_t)rows * N);
 #pragma omp for schedule(dynamic)
@@ -577,7 +570,17 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
         const int k0 = b * rows, mc = std::min(rows, K - k0);
         const i64 n = (i64)mc * N;
         for (int p0 = 0; p0 < P; p0 += chunk) {
-          chunk_sum(k0, mc, p0, std::min(P, p0 + chunk), part, Ap, Bp);
+          // Float sums of pixels [p0, p1) into part (mc x N, row stride N).
+          const int p1 = std::min(P, p0 + chunk);
+          for (int pc = p0; pc < p1; pc += KC) {
+            const int kc = std::min(KC, p1 - pc);
+            const float* Bp = Bfull + (i64)pc * Npad;
+            for (int ic = 0; ic < mc; ic += MC) {
+              const int m = std::min(MC, mc - ic);
+              pack_im2col_T<MR>(x, g, pc, kc, k0 + ic, m, Ap);
+              block_kernels(m, kc, Ap, Bp, 0, nstrips, N, part + (i64)ic * N, N, pc > p0);
+            }
+          }
           if (p0 == 0)
             for (i64 i = 0; i < n; i++) total[i] = part[i];
           else
@@ -670,26 +673,32 @@ void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int*
   const int nstrips = (Nn + NR - 1) / NR;
   const int OHW = g.outH * g.outW;
   const i64 imgSize = (i64)g.inH * g.inW * g.inC;
+  // Whole images per chunk (no two threads write one pixel), several when they are small: one
+  // image of a deep layer is 16 pixels, and a GEMM of 16 rows reloads each B strip for 3 tiles.
+  const int ipc = std::max(1, std::min((MC + OHW - 1) / OHW, g.batch / 8));
+  const int nchunks = (g.batch + ipc - 1) / ipc;
   int nt = threads_for(2.0 * g.batch * OHW * (double)Nn * Kk, 4e6);
-  nt = std::min(nt, g.batch);
+  nt = std::min(nt, nchunks);
 #pragma omp parallel num_threads(nt)
   {
     pack_B_full_par(w, 1, g.outC, Kk, Nn, Bp);
     float* col = scratch(1, (size_t)MC * Nn);
 #pragma omp for schedule(dynamic)
-    for (int b = 0; b < g.batch; b++) {
-      float* img = dx + b * imgSize;
-      memset(img, 0, imgSize * sizeof(float));
-      for (int r0 = 0; r0 < OHW; r0 += MC) {
-        int r1 = std::min(OHW, r0 + MC);
-        int base = b * OHW;
-        // Row indices in gemm_rows are relative to `col`; A rows start at pixel base + r0.
+    for (int c = 0; c < nchunks; c++) {
+      const int b0 = c * ipc, b1 = std::min(g.batch, b0 + ipc);
+      memset(dx + b0 * imgSize, 0, (b1 - b0) * imgSize * sizeof(float));
+      const int pend = b1 * OHW;
+      for (int r0 = b0 * OHW; r0 < pend; r0 += MC) {
+        const int r1 = std::min(pend, r0 + MC);
+        // Row indices in gemm_rows are relative to `col`; A rows start at pixel r0.
         auto packA = [&](int ic, int mc, int pc, int kc, float* dst) {
-          pack_A_view(dy + (i64)(base + r0 + ic) * g.outC + pc, g.outC, 1, mc, kc, dst);
+          pack_A_view(dy + (i64)(r0 + ic) * g.outC + pc, g.outC, 1, mc, kc, dst);
         };
         gemm_rows(packA, 0, r1 - r0, 0, nstrips, Nn, Kk, Bp, col, Nn, false);
         for (int r = r0; r < r1; r++) {
-          int oy = r / g.outW, ox = r % g.outW;
+          const int b = r / OHW, rr = r % OHW;
+          const int oy = rr / g.outW, ox = rr % g.outW;
+          float* img = dx + b * imgSize;
           const float* crow = col + (i64)(r - r0) * Nn;
           for (int ky = 0; ky < g.kH; ky++) {
             int iy = oy * g.stride - g.padH + ky;
