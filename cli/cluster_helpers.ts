@@ -5,7 +5,7 @@
  * @module
  */
 import { ProgressBar } from "@simclr/core";
-import { type AugmentConfig, makeViews } from "@simclr/data";
+import { type AugmentConfig, AugmentPool, defaultWorkerCount, makeViews } from "@simclr/data";
 import type { RepresentationResult } from "@simclr/evaluate";
 
 /** An existing `results.json`, or undefined when there is none. */
@@ -47,6 +47,11 @@ export function printScan(results: RepresentationResult[], classNames: string[])
     row(`${r.name} k-means`, r.kmeans);
     if (r.scan) row(`${r.name} SCAN (k=${r.scan.k}, ${r.scan.epochs} epochs)`, r.scan);
     if (r.scan?.selfLabel) row(`${r.name} SCAN + self-label`, r.scan.selfLabel);
+    const ft = r.scan?.finetune;
+    if (ft) {
+      row(`${r.name} SCAN fine-tuned (${ft.epochs.toFixed(1)} ep.)`, ft);
+      if (ft.selfLabel) row(`${r.name} SCAN fine-tuned + self-label`, ft.selfLabel);
+    }
   }
   for (const r of results) {
     const s = r.scan;
@@ -108,4 +113,21 @@ export function augmentedTrainImages(
   }
   bar.finish();
   return out;
+}
+
+/**
+ * The trainer's augmentation pipeline (an {@linkcode AugmentPool} of workers) as SCAN
+ * fine-tuning's `augment`: one normalised view per index (the pool's first view of each).
+ */
+export async function poolAugment(
+  images: Uint8Array,
+  config: Partial<AugmentConfig>,
+): Promise<
+  { augment: (indices: Int32Array, seed: number) => Promise<Float32Array>; close(): void }
+> {
+  const pool = await AugmentPool.create({ images, config, workers: defaultWorkerCount() });
+  return {
+    augment: async (indices, seed) => (await pool.prefetch(indices, seed)).view1,
+    close: () => pool.close(),
+  };
 }

@@ -17,7 +17,8 @@
  *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
  *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl },
  *     scan?: ScanResult (evaluate/scan.ts: nmi, ari, accuracy, contingency, matchedOrder,
- *            neighbourPurity, seeds, topImages, …) }] }
+ *            neighbourPurity, seeds, topImages, …, finetune?: ScanFinetuneResult
+ *            (evaluate/scan_finetune.ts)) }] }
  * ```
  * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
  * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
@@ -40,9 +41,11 @@ import {
   cachedFeatures,
   dataIdentity,
   evaluateRepresentation,
+  finetuneAndScore,
   type LabelledFeatures,
   pixelFeatures,
   type RepresentationResult,
+  type ScanFit,
   scanRepresentation,
 } from "@simclr/evaluate";
 import {
@@ -60,7 +63,7 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
-import { augmentedTrainImages, printScan, readResults } from "./cluster_helpers.ts";
+import { augmentedTrainImages, poolAugment, printScan, readResults } from "./cluster_helpers.ts";
 
 const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
@@ -83,7 +86,16 @@ const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
   --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
   --entropy-weight W   SCAN: weight of the entropy term (default 5)
   --self-label         SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)
-  --max-minutes M      SCAN: stop training heads when the command has run M minutes (default none)
+  --finetune           SCAN: then fine-tune the encoder and the heads end to end on augmented views of
+                       each image and a mined neighbour (SimCLR features only), starting from the
+                       frozen heads; scored beside them (results.json scan.finetune)
+  --finetune-epochs N  SCAN fine-tuning: epochs over the train set (default 10; --max-minutes may stop
+                       it earlier)
+  --finetune-lr LR     SCAN fine-tuning: Adam learning rate of encoder and heads (default 1e-4, as SCAN)
+  --finetune-batch N   SCAN fine-tuning: anchors per step, each with one neighbour (default 128)
+  --max-minutes M      SCAN: stop training heads when the command has run M minutes (default none);
+                       with --finetune, 20% of the time goes to the frozen heads, the rest to
+                       fine-tuning, keeping back what re-encoding the images takes
   --help               this text`;
 
 interface EvalFlags {
@@ -107,6 +119,10 @@ interface EvalFlags {
   hidden: number;
   entropyWeight: number;
   maxMinutes: number;
+  finetune: boolean;
+  finetuneEpochs: number;
+  finetuneLr: number;
+  finetuneBatch: number;
 }
 
 function parseFlags(args: string[]): EvalFlags | "help" {
@@ -133,6 +149,10 @@ function parseFlags(args: string[]): EvalFlags | "help" {
       hidden: { type: "string", default: "0" },
       "entropy-weight": { type: "string", default: "5" },
       "max-minutes": { type: "string", default: "0" },
+      finetune: { type: "boolean", default: false },
+      "finetune-epochs": { type: "string", default: "10" },
+      "finetune-lr": { type: "string", default: "1e-4" },
+      "finetune-batch": { type: "string", default: "128" },
       help: { type: "boolean", default: false },
     },
     strict: true,
@@ -163,8 +183,16 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     }
     return x;
   };
+  const positiveNumber = (flag: string, v: string) => {
+    const x = nonNegative(flag, v);
+    if (x === 0) throw new Error(`--${flag} must be a number > 0; got "${v}"`);
+    return x;
+  };
   if (values["self-label"] && values.views === "0") {
     throw new Error("--self-label trains on augmented views; give --views 1 or more");
+  }
+  if (values.finetune && !values.cluster && !values["cluster-only"]) {
+    throw new Error("--finetune is SCAN's second step; give --cluster, or use deno task cluster");
   }
   if (!values.run === !values.checkpoint) {
     throw new Error("give exactly one of --run DIR or --checkpoint FILE");
@@ -195,6 +223,10 @@ function parseFlags(args: string[]): EvalFlags | "help" {
     seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
     entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
     maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
+    finetune: values.finetune!,
+    finetuneEpochs: positive("finetune-epochs", values["finetune-epochs"]!),
+    finetuneLr: positiveNumber("finetune-lr", values["finetune-lr"]!),
+    finetuneBatch: positive("finetune-batch", values["finetune-batch"]!),
   };
 }
 
@@ -370,7 +402,10 @@ async function main(): Promise<number> {
       ? undefined
       : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
     const views = await variants[index].views();
-    return scanRepresentation(train, test, dim, {
+    // Fine-tuning needs an encoder: the trained one, not the pixels or the random baseline.
+    const finetune = flags.finetune && name === "simclr";
+    let start: { fit: ScanFit; neighbours: Int32Array; k: number } | undefined;
+    const result = await scanRepresentation(train, test, dim, {
       backend: chosen.backend,
       views,
       hidden: flags.hidden,
@@ -380,9 +415,64 @@ async function main(): Promise<number> {
       epochs: flags.headEpochs,
       seeds: flags.seeds,
       entropyWeight: flags.entropyWeight,
-      deadline,
+      deadline: finetune && deadline !== undefined
+        ? performance.now() + 0.2 * (deadline - performance.now())
+        : deadline,
       onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+      onFit: (fit, neighbours, k) => (start = { fit, neighbours, k }),
     });
+    if (finetune) {
+      result.finetune = await finetuneEncoder(
+        start!,
+        train,
+        test,
+        deadline,
+        (s, fr) => onStage(`${name}: ${s}`, fr),
+      );
+    }
+    return result;
+  };
+  // SCAN's second step: encoder and heads trained end to end on the trainer's augmentations.
+  const finetuneEncoder = async (
+    start: { fit: ScanFit; neighbours: Int32Array; k: number },
+    train: LabelledFeatures,
+    test: LabelledFeatures,
+    deadline: number | undefined,
+    onStage: (stage: string, fraction: number) => void,
+  ) => {
+    const model = createModel(g, config.model, {
+      seed: config.seed,
+      width: config.width || undefined,
+    });
+    loadWeights(g, model, ckpt, ckptPath);
+    const trainImages = data.train.images.subarray(0, nTrain * 3072);
+    const pool = await poolAugment(trainImages, { cropScale: [config.cropScale ?? 0.08, 1] });
+    try {
+      return await finetuneAndScore(
+        model,
+        start.fit,
+        { images: trainImages, labels: train.labels, n: nTrain },
+        { images: data.test.images.subarray(0, nTest * 3072), labels: test.labels, n: nTest },
+        start.neighbours,
+        start.k,
+        {
+          augment: pool.augment,
+          epochs: flags.finetuneEpochs,
+          batchSize: flags.finetuneBatch,
+          lr: flags.finetuneLr,
+          entropyWeight: flags.entropyWeight,
+          seed: flags.seeds[0],
+          deadline,
+          normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
+          selfLabel: flags.selfLabel,
+          viewImages: flags.selfLabel ? trainViews() : [],
+          onStage,
+        },
+      );
+    } finally {
+      pool.close();
+      model.dispose();
+    }
   };
   for (const [index, v] of variants.entries()) {
     const f = await v.get();

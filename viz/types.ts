@@ -103,6 +103,16 @@ export interface ScanResult extends KMeansResult {
   topImages?: number[][];
   /** Scores after SCAN's self-labelling step, when it ran. */
   selfLabel?: { accuracy: number; nmi: number; ari: number };
+  /** Scores with the encoder fine-tuned end to end (SCAN's second step), when it ran. */
+  finetune?: {
+    accuracy: number;
+    nmi: number;
+    ari: number;
+    /** Epochs of fine-tuning (fractional when the time budget stopped one part-way). */
+    epochs?: number;
+    /** Self-labelling on the fine-tuned encoder's features, when it ran. */
+    selfLabel?: { accuracy: number; nmi: number; ari: number };
+  };
 }
 
 /** One row of the SCAN cluster image grid. */
