@@ -51,6 +51,8 @@ export function printScan(results: RepresentationResult[], classNames: string[])
     if (ft) {
       row(`${r.name} SCAN fine-tuned (${ft.epochs.toFixed(1)} ep.)`, ft);
       if (ft.selfLabel) row(`${r.name} SCAN fine-tuned + self-label`, ft.selfLabel);
+      const note = ft.selfLabelSkipped ?? ft.selfLabel?.note;
+      if (note) console.log(`${r.name}: self-labelling after fine-tuning ${note}`);
     }
   }
   for (const r of results) {

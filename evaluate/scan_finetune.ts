@@ -338,7 +338,11 @@ export interface ScanFinetuneResult extends ClusterScores {
     confident: number[];
     /** Epochs completed. */
     epochs: number;
+    /** Set when the time budget left room for fewer augmented views than given. */
+    note?: string;
   };
+  /** Why self-labelling did not run although asked for (the time budget). */
+  selfLabelSkipped?: string;
 }
 
 /** Options of {@linkcode finetuneAndScore}. */
@@ -378,7 +382,8 @@ export interface ImageSplit {
  * fine-tuned encoder (batch norm in evaluation mode) and scores the chosen head on the test set
  * with the same metrics as k-means; with `selfLabel`, self-labels on the new features. The
  * `deadline` bounds the whole call: fine-tuning stops early enough to leave time, measured on
- * this machine before it starts, for the re-encoding (and a share for self-labelling).
+ * this machine before it starts, for the re-encoding, and self-labelling gets at most a quarter
+ * of the time left (with fewer augmented views, or none, when that is too short).
  */
 export async function finetuneAndScore(
   model: SimclrModel,
@@ -390,23 +395,38 @@ export async function finetuneAndScore(
   options: FinetuneAndScoreOptions,
 ): Promise<ScanFinetuneResult> {
   const t0 = performance.now();
-  const views = options.selfLabel ? options.viewImages ?? [] : [];
+  let views = options.selfLabel ? options.viewImages ?? [] : [];
   if (options.selfLabel && views.length === 0) {
     throw new Error("finetuneAndScore: self-labelling needs augmented view images");
   }
   const encode = (images: Uint8Array, onProgress?: (d: number, t: number) => void) =>
     encodeImages(model, images, { ...options.normalization, onProgress });
   let deadline = options.deadline;
+  let selfLabelSkipped: string | undefined;
   if (deadline !== undefined) {
     // Time one batch of evaluation-mode encoding to know how long the re-encoding will take.
     const probe = Math.min(train.n, 256);
     const t = performance.now();
     await encode(train.images.subarray(0, probe * 3072));
-    const perImage = (performance.now() - t) / probe;
-    const reserve = 1.3 * perImage * (train.n * (1 + views.length) + test.n);
-    const left = deadline - performance.now();
-    // Self-labelling trains a head on cached features: a tenth of what is left is plenty.
-    deadline = performance.now() + (left - reserve) * (views.length ? 0.9 : 1);
+    const perImage = 1.3 * (performance.now() - t) / probe;
+    const left = deadline - performance.now() - perImage * (train.n + test.n);
+    if (views.length) {
+      // Self-labelling needs the augmented views re-encoded too; it may take at most a quarter
+      // of what is left, so it gets fewer views (or none) rather than starving the fine-tuning.
+      const fit = Math.max(
+        0,
+        Math.min(views.length, Math.floor((0.25 * left) / (perImage * train.n))),
+      );
+      if (fit < views.length) {
+        selfLabelSkipped = fit === 0
+          ? "not run: re-encoding one augmented view would take over a quarter of the time left"
+          : `on ${fit} of ${views.length} augmented views, to fit the time left`;
+      }
+      views = views.slice(0, fit);
+    }
+    // Self-labelling itself trains a head on cached features: a tenth of the rest is plenty.
+    deadline = performance.now() + (left - perImage * train.n * views.length) *
+        (views.length ? 0.9 : 1);
   }
   const t1 = performance.now();
   const fine = await finetuneScan(model, start, train.n, neighbours, k, {
@@ -458,6 +478,7 @@ export async function finetuneAndScore(
         options.onStage?.(`finetuned-self-label loss ${p.loss.toFixed(3)}`, p.step / p.totalSteps),
     });
     selfLabelled = {
+      ...(selfLabelSkipped ? { note: selfLabelSkipped } : {}),
       ...scoreClusters(
         predictClusters(refined.fit, testX, test.n).assignments,
         test.labels,
@@ -484,5 +505,6 @@ export async function finetuneAndScore(
     topImages: mostConfident(prediction, clusters, options.topImages ?? 10),
     seconds: (performance.now() - t0) / 1000,
     ...(selfLabelled ? { selfLabel: selfLabelled } : {}),
+    ...(selfLabelSkipped && !selfLabelled ? { selfLabelSkipped } : {}),
   };
 }

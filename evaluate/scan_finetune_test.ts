@@ -153,6 +153,20 @@ Deno.test("finetuneAndScore scores the fine-tuned encoder's test clusters and se
   assert.ok(result.selfLabel, "self-label ran");
   assert.equal(result.selfLabel!.contingency.flat().reduce((a, b) => a + b, 0), test.n);
   assert.ok(result.selfLabel!.confident.length >= 1);
+  // A budget already spent: one step, the score still comes, self-labelling gives way.
+  const late = await finetuneAndScore(model, start, train, test, neighbours, k, {
+    augment: identityAugment(train.images),
+    batchSize: 12,
+    normalization: NORM,
+    selfLabel: true,
+    viewImages: [train.images],
+    deadline: performance.now() + 1,
+  });
+  assert.equal(late.steps, 1);
+  assert.equal(late.stoppedByDeadline, true);
+  assert.equal(late.contingency.flat().reduce((a, b) => a + b, 0), test.n);
+  assert.equal(late.selfLabel, undefined);
+  assert.match(late.selfLabelSkipped!, /not run: re-encoding one augmented view would take/);
   await assert.rejects(
     () =>
       finetuneAndScore(model, start, train, test, neighbours, k, {
