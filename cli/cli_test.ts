@@ -130,6 +130,12 @@ Deno.test("evaluate and report refuse bad input with the flag or file named", as
   const badWeight = await run("./evaluate.ts", ["--run=x", "--entropy-weight=-1"]);
   assert.equal(badWeight.code, 2);
   assert.match(badWeight.out, /--entropy-weight must be a number ≥ 0; got "-1"/);
+  const loneFinetune = await run("./evaluate.ts", ["--run=x", "--finetune"]);
+  assert.equal(loneFinetune.code, 2);
+  assert.match(loneFinetune.out, /--finetune is SCAN's second step; give --cluster/);
+  const badLr = await run("./evaluate.ts", ["--run=x", "--cluster-only", "--finetune-lr=0"]);
+  assert.equal(badLr.code, 2);
+  assert.match(badLr.out, /--finetune-lr must be a number > 0; got "0"/);
   const missing = await run("./evaluate.ts", ["--checkpoint=/nonexistent/c.ckpt"]);
   assert.equal(missing.code, 1);
   assert.match(missing.out, /\/nonexistent\/c\.ckpt: no such checkpoint/);

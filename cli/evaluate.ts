@@ -389,6 +389,7 @@ async function main(): Promise<number> {
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
   const results: RepresentationResult[] = [];
+  let finetuneFailure: string | undefined;
   const scan = async (
     train: LabelledFeatures,
     test: LabelledFeatures,
@@ -422,13 +423,20 @@ async function main(): Promise<number> {
       onFit: (fit, neighbours, k) => (start = { fit, neighbours, k }),
     });
     if (finetune) {
-      result.finetune = await finetuneEncoder(
-        start!,
-        train,
-        test,
-        deadline,
-        (s, fr) => onStage(`${name}: ${s}`, fr),
-      );
+      // A failed fine-tuning (a NaN loss) keeps what was measured so far: results.json is still
+      // written, and the command then exits 1 with the reason.
+      try {
+        result.finetune = await finetuneEncoder(
+          start!,
+          train,
+          test,
+          deadline,
+          (s, fr) => onStage(`${name}: ${s}`, fr),
+        );
+      } catch (e) {
+        finetuneFailure = (e as Error).message;
+        console.error(`\n${name}: SCAN fine-tuning failed: ${finetuneFailure}`);
+      }
     }
     return result;
   };
@@ -581,6 +589,12 @@ async function main(): Promise<number> {
     );
   }
   console.log(`wrote ${outPath} (${(seconds / 60).toFixed(1)} min)`);
+  if (finetuneFailure) {
+    console.error(
+      `evaluate: SCAN fine-tuning failed (results.json has the rest): ${finetuneFailure}`,
+    );
+    return 1;
+  }
   return 0;
 }
 
