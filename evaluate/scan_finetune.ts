@@ -447,6 +447,7 @@ export async function finetuneAndScore(
   const clusters = start.clusters;
   const total = train.n + test.n;
   options.onStage?.("finetuned-encode", 0);
+  const tEncode = performance.now();
   const trainX = await encode(
     train.images,
     (d) => options.onStage?.("finetuned-encode", d / total),
@@ -458,6 +459,24 @@ export async function finetuneAndScore(
   const prediction = predictClusters(fine.fit, testX, test.n);
   const scores = scoreClusters(prediction.assignments, test.labels, clusters);
   let selfLabelled: ScanFinetuneResult["selfLabel"];
+  // The machine may have slowed since the rate was measured: the views are re-encoded only if
+  // the measured rate (from the train and test encoding just done) still fits the budget.
+  if (views.length && options.deadline !== undefined) {
+    const perImage = (performance.now() - tEncode) / total;
+    const fit = Math.max(
+      0,
+      Math.min(
+        views.length,
+        Math.floor((options.deadline - performance.now()) / (1.1 * perImage * train.n)),
+      ),
+    );
+    if (fit < views.length) {
+      selfLabelSkipped = fit === 0
+        ? "not run: the time budget was spent when the fine-tuned encoder was re-encoded"
+        : `on ${fit} of ${views.length} augmented views, to fit the time left`;
+      views = views.slice(0, fit);
+    }
+  }
   if (views.length) {
     const viewX: Float32Array[] = [];
     for (const [v, images] of views.entries()) {
