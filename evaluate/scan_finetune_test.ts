@@ -67,6 +67,8 @@ async function encoderValues(model: SimclrModel): Promise<Float32Array[]> {
 
 Deno.test("finetuneScan changes the encoder's weights and statistics and lowers the SCAN loss", async () => {
   const { model, train, neighbours, k, start } = await fixture();
+  assert.equal(start.allLayers.length, 3);
+  assert.equal(start.layers, start.allLayers[start.best]);
   const before = await encoderValues(model);
   const projector = await model.projector.params()[0].value.read();
   const fine = await finetuneScan(model, start, train.n, neighbours, k, {
