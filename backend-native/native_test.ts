@@ -93,6 +93,12 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[1, 6, 6, 2], [3, 3, 2, 3], 1, 3], // pad beyond the filter: col2im path at stride 1
     // Filter over 1 MiB and several pixel chunks: the row-owned im2colᵀ·dy filter gradient.
     [[3, 20, 20, 48], [3, 3, 48, 640], 1, 1],
+    // The direct path (cin >= 16): pixel tiles that cross image rows and batch images, an
+    // output-channel strip narrower than NR, a 3x5 filter (taps in several K-blocks).
+    [[2, 7, 9, 17], [3, 5, 17, 21], 1, 1],
+    // Direct, channels split into two K-blocks (cin > 256), padding wider than the filter's
+    // reach so that whole tiles read only the zero row; its input gradient is direct too.
+    [[1, 5, 6, 300], [3, 3, 300, 19], 1, 2],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };

@@ -20,25 +20,11 @@ import {
   type Shape,
   simclrLoss,
   sizeOf,
+  type VerifyRow,
 } from "@simclr/core";
 
-/** One compared tensor. */
-export interface VerifyRow {
-  /** `kernels` or the model name. */
-  group: string;
-  /** What was compared, e.g. `conv2dGradFilter [2,9,9,3]*[3,3,3,5] s2 p1`. */
-  name: string;
-  /** Shape of the tensor. */
-  shape: number[];
-  /** Largest elementwise |ref − other|. */
-  maxAbsDiff: number;
-  /** ‖ref − other‖ / ‖ref‖ (‖ref − other‖ when ‖ref‖ = 0). */
-  relDiff: number;
-  /** Bound on `relDiff`. */
-  tolerance: number;
-  /** `relDiff ≤ tolerance` and every value finite. */
-  ok: boolean;
-}
+/** One compared tensor (the type belongs to the verify document, core/records.ts). */
+export type { VerifyRow } from "@simclr/core";
 
 /** Time of each phase of a training step, milliseconds, per backend. */
 export interface PhaseTimes {

@@ -11,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import { type DeviceTensor, outSize, Rng, type Shape, sizeOf } from "@simclr/core";
-import { createRefBackend, numericalGradient, type RefBackend } from "./mod.ts";
+import { createRefBackend, type RefBackend } from "./mod.ts";
+import { numericalGradient } from "./numerical_gradient.ts";
 
 const TOLERANCE = 1e-3;
 

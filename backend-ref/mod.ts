@@ -2,8 +2,8 @@
  * The reference backend of simclr-ts: every `Backend` kernel as plain TypeScript loops with
  * float64 accumulation and float32 outputs, used as the numerical oracle for the other backends;
  * the conformance suite that compares a backend with it (`verifyKernels`, `verifyTrainingSteps`,
- * run by `deno task verify` and by every backend's tests); and a finite-difference gradient
- * helper for gradient checks.
+ * run by `deno task verify` and by every backend's tests). The finite-difference gradient helper
+ * of the gradient tests (`numerical_gradient.ts`) is imported by path: it is not part of the API.
  *
  * @example
  * ```ts
@@ -17,5 +17,4 @@
  * @module
  */
 export { createRefBackend, RefBackend } from "./ref_backend.ts";
-export { numericalGradient } from "./numerical_gradient.ts";
 export * from "./conformance.ts";

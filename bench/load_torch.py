@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import torch
 
-from peer_torch import ResNet18, Simple, Small
+from peer_torch import ResNet10, ResNet18, Simple, Small
 
 DTYPES = {"F32": (np.float32, torch.float32), "I64": (np.int64, torch.int64)}
 
@@ -70,9 +70,11 @@ def build(name, width=None):
         return Simple()
     if name == "small":
         return Small(width or 32)
+    if name == "resnet10":
+        return ResNet10(width or 32)
     if name == "resnet18":
         return ResNet18(width or 64)
-    raise ValueError(f"unknown model {name!r}; expected simple, small or resnet18")
+    raise ValueError(f"unknown model {name!r}; expected simple, small, resnet10 or resnet18")
 
 
 def load(path, strict=True):

@@ -63,12 +63,14 @@ class Block(nn.Module):
 
 
 class ResNet18(nn.Module):
+    BLOCKS = 2  # basic blocks a stage; ResNet10 has one
+
     def __init__(self, w=64):
         super().__init__()
         layers = conv_bn_relu(3, w)
         cin = w
         for stage, mult in enumerate([1, 2, 4, 8]):
-            for b in range(2):
+            for b in range(self.BLOCKS):
                 layers.append(Block(cin, w * mult, 2 if stage > 0 and b == 0 else 1))
                 cin = w * mult
         self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
@@ -76,6 +78,13 @@ class ResNet18(nn.Module):
 
     def forward(self, x):
         return self.projector(self.encoder(x))
+
+
+class ResNet10(ResNet18):
+    BLOCKS = 1
+
+    def __init__(self, w=32):
+        super().__init__(w)
 
 
 def nt_xent(z1, z2, tau=0.5):
@@ -88,7 +97,8 @@ def nt_xent(z1, z2, tau=0.5):
 
 
 def bench(name, batch, steps, autocast):
-    model = {"simple": Simple, "small": Small, "resnet18": ResNet18}[name]()
+    model = {"simple": Simple, "small": Small, "resnet10": ResNet10,
+             "resnet18": ResNet18}[name]()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     v1 = torch.randn(batch, 3, 32, 32)
     v2 = torch.randn(batch, 3, 32, 32)

@@ -1,32 +1,26 @@
 /**
  * Helpers of `deno task cluster` (`evaluate --cluster-only`) and `evaluate --cluster`: augmented
- * train images for SCAN, the existing `results.json`, and the printed clustering table.
+ * train images for SCAN and the printed clustering table.
  *
  * @module
  */
-import { ProgressBar } from "@simclr/core";
-import { type AugmentConfig, AugmentPool, defaultWorkerCount, makeViews } from "@simclr/data";
-import type { RepresentationResult } from "@simclr/evaluate";
-
-/** An existing `results.json`, or undefined when there is none. */
-export async function readResults(
-  path: string,
-): Promise<{ variants?: RepresentationResult[]; [key: string]: unknown } | undefined> {
-  let text;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(
-      `${path}: not valid JSON (${(e as Error).message}); move it away to start anew`,
-    );
-  }
-}
+import { ProgressBar, type SimclrModel } from "@simclr/core";
+import {
+  type AugmentConfig,
+  AugmentPool,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  defaultWorkerCount,
+  makeViews,
+} from "@simclr/data";
+import {
+  finetuneAndScore,
+  type FinetuneAndScoreOptions,
+  type ImageSplit,
+  type RepresentationResult,
+  type ScanFinetuneResult,
+  type ScanFit,
+} from "@simclr/evaluate";
 
 /** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
 export function printScan(results: RepresentationResult[], classNames: string[]): void {
@@ -132,4 +126,30 @@ export async function poolAugment(
     augment: async (indices, seed) => (await pool.prefetch(indices, seed)).view1,
     close: () => pool.close(),
   };
+}
+
+/**
+ * SCAN's second step on a loaded encoder: encoder and heads trained end to end, from the frozen
+ * heads `start`, on the trainer's augmentations of the train images (crop scale `[cropScale, 1]`),
+ * then scored on test. The model is disposed at the end, also when fine-tuning fails.
+ */
+export async function finetuneEncoder(
+  model: SimclrModel,
+  start: { fit: ScanFit; neighbours: Int32Array; k: number },
+  train: ImageSplit,
+  test: ImageSplit,
+  cropScale: number,
+  options: Omit<FinetuneAndScoreOptions, "augment" | "normalization">,
+): Promise<ScanFinetuneResult> {
+  const pool = await poolAugment(train.images, { cropScale: [cropScale, 1] });
+  try {
+    return await finetuneAndScore(model, start.fit, train, test, start.neighbours, start.k, {
+      ...options,
+      augment: pool.augment,
+      normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
+    });
+  } finally {
+    pool.close();
+    model.dispose();
+  }
 }

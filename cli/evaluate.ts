@@ -3,45 +3,34 @@
  * on the frozen encoder of a checkpoint, beside the raw-pixel and random-encoder baselines run
  * through the same protocol. Writes `results.json` in the run folder and prints a table.
  *
- * `results.json` schema (version 1):
- * ```
- * { version: 1, createdAt, checkpoint, checkpointHash (SHA-256 of weights and buffers), runId,
- *   step, epoch, model, featureDim, engine, seconds,
- *   classNames: string[10],
- *   variants: [{ name: "simclr" | "raw-pixels" | "random-encoder", dim,
- *     probe: { kind, lambda, validation: [{lambda, accuracy}], trainAccuracy, testAccuracy,
- *              perClassAccuracy: number[10], confusion: number[10][10] (true × predicted) },
- *     knn: { accuracy, k, temperature },
- *     kmeans: { nmi, ari, accuracy, contingency: number[10][10] (cluster × class),
- *               matchedOrder: number[10] (cluster matched to each class), inertia },
- *     pca?: { explainedRatio: number[2], points: number[2n] (x0,y0,x1,y1,…), labels: number[n] },
- *     tsne?: { points: number[2m], labels: number[m], neighbourPreservation, kl },
- *     scan?: ScanResult (evaluate/scan.ts: nmi, ari, accuracy, contingency, matchedOrder,
- *            neighbourPurity, seeds, topImages, …, finetune?: ScanFinetuneResult
- *            (evaluate/scan_finetune.ts)) }] }
- * ```
+ * `results.json` is core's `ResultsDocument` (core/records.ts): the checkpoint, its hash and run id,
+ * the class names, and per representation (`simclr`, `raw-pixels`, `random-encoder`) the probe,
+ * kNN, k-means, and optionally PCA, t-SNE and SCAN (with `scan.finetune`, evaluate/scan_finetune.ts's
+ * `ScanFinetuneResult`, when `--finetune` ran).
  * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
  * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
  * Accuracies are fractions in [0, 1].
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
+  commandFlags,
   createModel,
   encodeImages,
+  FlagError,
   Graph,
   type ModelName,
   ProgressBar,
-  writeJsonAtomic,
+  readResults,
+  RUN_FILES,
+  writeResults,
 } from "@simclr/core";
 import { CIFAR10_MEAN, CIFAR10_STD, ensureCifar10, loadCifar10 } from "@simclr/data";
 import {
   cachedFeatures,
   dataIdentity,
   evaluateRepresentation,
-  finetuneAndScore,
   type LabelledFeatures,
   pixelFeatures,
   type RepresentationResult,
@@ -52,7 +41,6 @@ import {
   BACKENDS_WITHOUT_ENGINES,
   loadCheckpoint,
   loadWeights,
-  RUN_FILES,
   type TrainConfig,
   weightsHash,
 } from "@simclr/train";
@@ -63,185 +51,204 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
-import { augmentedTrainImages, poolAugment, printScan, readResults } from "./cluster_helpers.ts";
+import { augmentedTrainImages, finetuneEncoder, printScan } from "./cluster_helpers.ts";
 
-const USAGE = `usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]
-  --run DIR            run folder (its checkpoint.ckpt; results.json is written there)
-  --checkpoint FILE    a checkpoint file (results.json is written beside it)
-  --backend B          ${BACKEND_NAMES.join("|")} (default auto: the fastest that works here)
-  --engine E           ${ENGINE_NAMES.join("|")} for --backend gpu (default auto)
-  --data DIR           CIFAR-10 folder (default: the one the run trained on)
-  --probe KIND         logistic|svm (default logistic)
-  --baselines LIST     comma list of raw-pixels,random-encoder, or none (default both)
-  --tsne-points N      class-balanced test points for t-SNE, 0 to skip (default 5000)
-  --limit N            use only the first N train and N/5 test images (quick checks; default all)
-  --cluster            also run SCAN clustering on every representation (see deno task cluster)
-  --cluster-only       only SCAN, added to results.json (what is not in it yet is evaluated first,
-                       without t-SNE): deno task cluster
-  --cluster-k N        SCAN: neighbours mined per train image (default 20)
-  --heads N            SCAN: heads trained side by side, lowest loss kept (default 5)
-  --head-epochs N      SCAN: epochs over the train set (default 30)
-  --views N            SCAN: augmented views of every train image encoded for the heads (default 2)
-  --hidden N           SCAN: hidden ReLU layer width of the heads, 0 for linear heads (default 0)
-  --seeds LIST         SCAN: comma list of head seeds; the first is reported (default 0)
-  --entropy-weight W   SCAN: weight of the entropy term (default 5)
-  --self-label         SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)
-  --finetune           SCAN: then fine-tune the encoder and the heads end to end on augmented views of
-                       each image and a mined neighbour (SimCLR features only), starting from the
-                       frozen heads; scored beside them (results.json scan.finetune)
-  --finetune-epochs N  SCAN fine-tuning: epochs over the train set (default 10; --max-minutes may stop
-                       it earlier)
-  --finetune-lr LR     SCAN fine-tuning: Adam learning rate of encoder and heads (default 1e-4, as SCAN)
-  --finetune-batch N   SCAN fine-tuning: anchors per step, each with one neighbour (default 128)
-  --max-minutes M      SCAN: stop training heads when the command has run M minutes (default none);
-                       with --finetune, 20% of the time goes to the frozen heads, the rest to
-                       fine-tuning, keeping back what re-encoding the images takes
-  --help               this text`;
+/** The flags of `deno task evaluate` (and `deno task cluster`). */
+const EVALUATE_FLAGS = {
+  run: {
+    type: "string",
+    arg: "DIR",
+    help: "run folder (its checkpoint.ckpt; results.json is written there)",
+  },
+  checkpoint: {
+    type: "string",
+    arg: "FILE",
+    help: "a checkpoint file (results.json is written beside it)",
+  },
+  backend: {
+    type: "string",
+    default: "auto",
+    choices: BACKEND_NAMES,
+    help: "the backend; auto: the fastest that works here",
+  },
+  engine: {
+    type: "string",
+    choices: ENGINE_NAMES,
+    defaultText: "auto",
+    help: "TF.js engine for --backend gpu",
+  },
+  data: {
+    type: "string",
+    arg: "DIR",
+    help: "CIFAR-10 folder (default: the one the run trained on)",
+  },
+  probe: {
+    type: "string",
+    default: "logistic",
+    choices: ["logistic", "svm"],
+    help: "linear probe classifier",
+  },
+  baselines: {
+    type: "string",
+    default: "raw-pixels,random-encoder",
+    arg: "LIST",
+    help: "comma list of raw-pixels,random-encoder, or none",
+    validate: (v: string) =>
+      v === "none" || v.split(",").every((b) => b === "raw-pixels" || b === "random-encoder")
+        ? undefined
+        : "a comma list of raw-pixels, random-encoder, or none",
+  },
+  "tsne-points": {
+    type: "int",
+    default: 5000,
+    min: 0,
+    help: "class-balanced test points for t-SNE, 0 to skip",
+  },
+  limit: {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "use only the first N train and N/5 test images (quick checks; 0 = all)",
+  },
+  cluster: {
+    type: "boolean",
+    help: "also run SCAN clustering on every representation (see deno task cluster)",
+  },
+  "cluster-only": {
+    type: "boolean",
+    help:
+      "only SCAN, added to results.json (what is not in it yet is evaluated first, without t-SNE): deno task cluster",
+  },
+  "cluster-k": { type: "int", default: 20, min: 1, help: "SCAN: neighbours mined per train image" },
+  heads: {
+    type: "int",
+    default: 5,
+    min: 1,
+    help: "SCAN: heads trained side by side, lowest loss kept",
+  },
+  "head-epochs": { type: "int", default: 30, min: 1, help: "SCAN: epochs over the train set" },
+  views: {
+    type: "int",
+    default: 2,
+    min: 0,
+    help: "SCAN: augmented views of every train image encoded for the heads",
+  },
+  hidden: {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "SCAN: hidden ReLU layer width of the heads, 0 for linear heads",
+  },
+  seeds: {
+    type: "ints",
+    default: [0],
+    min: 0,
+    help: "SCAN: comma list of head seeds; the first is reported",
+  },
+  "entropy-weight": {
+    type: "number",
+    default: 5,
+    min: 0,
+    help: "SCAN: weight of the entropy term",
+  },
+  "self-label": {
+    type: "boolean",
+    help: "SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)",
+  },
+  finetune: {
+    type: "boolean",
+    help: "SCAN: then fine-tune the encoder and the heads end to end on augmented views of each " +
+      "image and a mined neighbour (SimCLR features only), starting from the frozen heads; " +
+      "scored beside them (results.json scan.finetune)",
+  },
+  "finetune-epochs": {
+    type: "int",
+    default: 10,
+    min: 1,
+    help: "SCAN fine-tuning: epochs over the train set (--max-minutes may stop it earlier)",
+  },
+  "finetune-lr": {
+    type: "number",
+    arg: "LR",
+    default: 1e-4,
+    defaultText: "1e-4",
+    min: 0,
+    exclusive: true,
+    help: "SCAN fine-tuning: Adam learning rate of encoder and heads (as SCAN)",
+  },
+  "finetune-batch": {
+    type: "int",
+    default: 128,
+    min: 1,
+    help: "SCAN fine-tuning: anchors per step, each with one neighbour",
+  },
+  "max-minutes": {
+    type: "number",
+    arg: "M",
+    default: 0,
+    min: 0,
+    help: "SCAN: stop training heads when the command has run M minutes (0 = none); with " +
+      "--finetune, 20% of the time goes to the frozen heads, the rest to fine-tuning, keeping " +
+      "back what re-encoding the images takes",
+  },
+} as const;
 
-interface EvalFlags {
-  run?: string;
-  checkpoint?: string;
-  backend: BackendName;
-  engine: EngineName;
-  data?: string;
-  probe: "logistic" | "svm";
-  baselines: string[];
-  tsnePoints: number;
-  limit: number;
-  cluster: boolean;
-  clusterOnly: boolean;
-  clusterK: number;
-  heads: number;
-  headEpochs: number;
-  seeds: number[];
-  views: number;
-  selfLabel: boolean;
-  hidden: number;
-  entropyWeight: number;
-  maxMinutes: number;
-  finetune: boolean;
-  finetuneEpochs: number;
-  finetuneLr: number;
-  finetuneBatch: number;
-}
-
-function parseFlags(args: string[]): EvalFlags | "help" {
-  const { values } = parseArgs({
-    args,
-    options: {
-      run: { type: "string" },
-      checkpoint: { type: "string" },
-      backend: { type: "string", default: "auto" },
-      engine: { type: "string" },
-      data: { type: "string" },
-      probe: { type: "string", default: "logistic" },
-      baselines: { type: "string", default: "raw-pixels,random-encoder" },
-      "tsne-points": { type: "string", default: "5000" },
-      limit: { type: "string", default: "0" },
-      cluster: { type: "boolean", default: false },
-      "cluster-only": { type: "boolean", default: false },
-      "cluster-k": { type: "string", default: "20" },
-      heads: { type: "string", default: "5" },
-      "head-epochs": { type: "string", default: "30" },
-      seeds: { type: "string", default: "0" },
-      views: { type: "string", default: "2" },
-      "self-label": { type: "boolean", default: false },
-      hidden: { type: "string", default: "0" },
-      "entropy-weight": { type: "string", default: "5" },
-      "max-minutes": { type: "string", default: "0" },
-      finetune: { type: "boolean", default: false },
-      "finetune-epochs": { type: "string", default: "10" },
-      "finetune-lr": { type: "string", default: "1e-4" },
-      "finetune-batch": { type: "string", default: "128" },
-      help: { type: "boolean", default: false },
+/** Parsed flags, or the exit code (help printed, or a bad flag). */
+function parseEvaluateFlags(args: string[]) {
+  const parsed = commandFlags("evaluate", EVALUATE_FLAGS, args, {
+    usage: "usage: deno task evaluate (--run DIR | --checkpoint FILE) [flags]",
+    check: (v, given) => {
+      if (v["self-label"] && v.views === 0) {
+        throw new FlagError("--self-label trains on augmented views; give --views 1 or more");
+      }
+      if (v.finetune && !v.cluster && !v["cluster-only"]) {
+        throw new FlagError(
+          "--finetune is SCAN's second step; give --cluster, or use deno task cluster",
+        );
+      }
+      if (!v.run === !v.checkpoint) {
+        throw new FlagError("give exactly one of --run DIR or --checkpoint FILE");
+      }
+      if (given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(v.backend)) {
+        throw new FlagError(
+          `--engine is for --backend gpu; --backend ${v.backend} has no engines`,
+        );
+      }
     },
-    strict: true,
   });
-  if (values.help) return "help";
-  const oneOf = (flag: string, v: string, allowed: readonly string[]) => {
-    if (!allowed.includes(v)) {
-      throw new Error(`--${flag} must be one of ${allowed.join(", ")}; got "${v}"`);
-    }
-    return v;
-  };
-  const count = (flag: string, v: string) => {
-    const n = Number(v);
-    if (!/^\s*\d+\s*$/.test(v) || !Number.isInteger(n)) {
-      throw new Error(`--${flag} must be an integer ≥ 0; got "${v}"`);
-    }
-    return n;
-  };
-  const positive = (flag: string, v: string) => {
-    const n = count(flag, v);
-    if (n < 1) throw new Error(`--${flag} must be an integer ≥ 1; got "${v}"`);
-    return n;
-  };
-  const nonNegative = (flag: string, v: string) => {
-    const x = Number(v);
-    if (v.trim() === "" || !Number.isFinite(x) || x < 0) {
-      throw new Error(`--${flag} must be a number ≥ 0; got "${v}"`);
-    }
-    return x;
-  };
-  const positiveNumber = (flag: string, v: string) => {
-    const x = nonNegative(flag, v);
-    if (x === 0) throw new Error(`--${flag} must be a number > 0; got "${v}"`);
-    return x;
-  };
-  if (values["self-label"] && values.views === "0") {
-    throw new Error("--self-label trains on augmented views; give --views 1 or more");
-  }
-  if (values.finetune && !values.cluster && !values["cluster-only"]) {
-    throw new Error("--finetune is SCAN's second step; give --cluster, or use deno task cluster");
-  }
-  if (!values.run === !values.checkpoint) {
-    throw new Error("give exactly one of --run DIR or --checkpoint FILE");
-  }
-  if (values.engine !== undefined && BACKENDS_WITHOUT_ENGINES.includes(values.backend!)) {
-    throw new Error(`--engine is for --backend gpu; --backend ${values.backend} has no engines`);
-  }
-  const baselines = values.baselines === "none" ? [] : values.baselines!.split(",");
-  for (const b of baselines) oneOf("baselines", b, ["raw-pixels", "random-encoder"]);
+  if (typeof parsed === "number") return parsed;
+  const v = parsed.values;
   return {
-    run: values.run,
-    checkpoint: values.checkpoint,
-    backend: oneOf("backend", values.backend!, BACKEND_NAMES) as BackendName,
-    engine: oneOf("engine", values.engine ?? "auto", ENGINE_NAMES) as EngineName,
-    data: values.data,
-    probe: oneOf("probe", values.probe!, ["logistic", "svm"]) as "logistic" | "svm",
-    baselines,
-    tsnePoints: count("tsne-points", values["tsne-points"]!),
-    limit: count("limit", values.limit!),
-    cluster: values.cluster! || values["cluster-only"]!,
-    clusterOnly: values["cluster-only"]!,
-    clusterK: positive("cluster-k", values["cluster-k"]!),
-    heads: positive("heads", values.heads!),
-    headEpochs: positive("head-epochs", values["head-epochs"]!),
-    views: count("views", values.views!),
-    selfLabel: values["self-label"]!,
-    hidden: count("hidden", values.hidden!),
-    seeds: values.seeds!.split(",").map((v) => count("seeds", v)),
-    entropyWeight: nonNegative("entropy-weight", values["entropy-weight"]!),
-    maxMinutes: nonNegative("max-minutes", values["max-minutes"]!),
-    finetune: values.finetune!,
-    finetuneEpochs: positive("finetune-epochs", values["finetune-epochs"]!),
-    finetuneLr: positiveNumber("finetune-lr", values["finetune-lr"]!),
-    finetuneBatch: positive("finetune-batch", values["finetune-batch"]!),
+    run: v.run,
+    checkpoint: v.checkpoint,
+    backend: v.backend as BackendName,
+    engine: (v.engine ?? "auto") as EngineName,
+    data: v.data,
+    probe: v.probe,
+    baselines: v.baselines === "none" ? [] : v.baselines.split(","),
+    tsnePoints: v["tsne-points"],
+    limit: v.limit,
+    cluster: v.cluster || v["cluster-only"],
+    clusterOnly: v["cluster-only"],
+    clusterK: v["cluster-k"],
+    heads: v.heads,
+    headEpochs: v["head-epochs"],
+    views: v.views,
+    selfLabel: v["self-label"],
+    hidden: v.hidden,
+    seeds: v.seeds,
+    entropyWeight: v["entropy-weight"],
+    maxMinutes: v["max-minutes"],
+    finetune: v.finetune,
+    finetuneEpochs: v["finetune-epochs"],
+    finetuneLr: v["finetune-lr"],
+    finetuneBatch: v["finetune-batch"],
   };
 }
 
 async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseFlags(Deno.args);
-  } catch (e) {
-    console.error(`evaluate: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (flags === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+  const flags = parseEvaluateFlags(Deno.args);
+  if (typeof flags === "number") return flags;
   const t0 = performance.now();
   const ckptPath = flags.checkpoint ?? join(flags.run!, RUN_FILES.checkpoint);
   const outDir = flags.run ?? join(ckptPath, "..");
@@ -384,7 +391,7 @@ async function main(): Promise<number> {
     });
   }
 
-  const outPath = join(outDir, "results.json");
+  const outPath = join(outDir, RUN_FILES.results);
   // deno task cluster keeps what evaluate measured and adds SCAN beside it.
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
@@ -426,12 +433,28 @@ async function main(): Promise<number> {
       // A failed fine-tuning (a NaN loss) keeps what was measured so far: results.json is still
       // written, and the command then exits 1 with the reason.
       try {
+        const model = createModel(g, config.model, {
+          seed: config.seed,
+          width: config.width || undefined,
+        });
+        loadWeights(g, model, ckpt, ckptPath);
         result.finetune = await finetuneEncoder(
+          model,
           start!,
-          train,
-          test,
-          deadline,
-          (s, fr) => onStage(`${name}: ${s}`, fr),
+          { images: data.train.images.subarray(0, nTrain * 3072), labels: train.labels, n: nTrain },
+          { images: data.test.images.subarray(0, nTest * 3072), labels: test.labels, n: nTest },
+          config.cropScale ?? 0.08,
+          {
+            epochs: flags.finetuneEpochs,
+            batchSize: flags.finetuneBatch,
+            lr: flags.finetuneLr,
+            entropyWeight: flags.entropyWeight,
+            seed: flags.seeds[0],
+            deadline,
+            selfLabel: flags.selfLabel,
+            viewImages: flags.selfLabel ? trainViews() : [],
+            onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+          },
         );
       } catch (e) {
         finetuneFailure = (e as Error).message;
@@ -439,48 +462,6 @@ async function main(): Promise<number> {
       }
     }
     return result;
-  };
-  // SCAN's second step: encoder and heads trained end to end on the trainer's augmentations.
-  const finetuneEncoder = async (
-    start: { fit: ScanFit; neighbours: Int32Array; k: number },
-    train: LabelledFeatures,
-    test: LabelledFeatures,
-    deadline: number | undefined,
-    onStage: (stage: string, fraction: number) => void,
-  ) => {
-    const model = createModel(g, config.model, {
-      seed: config.seed,
-      width: config.width || undefined,
-    });
-    loadWeights(g, model, ckpt, ckptPath);
-    const trainImages = data.train.images.subarray(0, nTrain * 3072);
-    const pool = await poolAugment(trainImages, { cropScale: [config.cropScale ?? 0.08, 1] });
-    try {
-      return await finetuneAndScore(
-        model,
-        start.fit,
-        { images: trainImages, labels: train.labels, n: nTrain },
-        { images: data.test.images.subarray(0, nTest * 3072), labels: test.labels, n: nTest },
-        start.neighbours,
-        start.k,
-        {
-          augment: pool.augment,
-          epochs: flags.finetuneEpochs,
-          batchSize: flags.finetuneBatch,
-          lr: flags.finetuneLr,
-          entropyWeight: flags.entropyWeight,
-          seed: flags.seeds[0],
-          deadline,
-          normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
-          selfLabel: flags.selfLabel,
-          viewImages: flags.selfLabel ? trainViews() : [],
-          onStage,
-        },
-      );
-    } finally {
-      pool.close();
-      model.dispose();
-    }
   };
   for (const [index, v] of variants.entries()) {
     const f = await v.get();
@@ -498,16 +479,18 @@ async function main(): Promise<number> {
     const train = { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain };
     const test = { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest };
     if (flags.clusterOnly) {
-      const old = previous?.variants?.find((r) => r.name === v.name);
+      const old = previous?.variants.find((r) => r.name === v.name);
       // A representation not evaluated yet gets the protocol first (without t-SNE), so every
       // entry of results.json has the same fields.
-      const result = old ?? await evaluateRepresentation(v.name, train, test, f.dim, {
-        backend: chosen.backend,
-        probe: flags.probe,
-        tsnePoints: 0,
-        seed: config.seed,
-        onStage,
-      });
+      const result: RepresentationResult = old
+        ? { ...old, scan: undefined }
+        : await evaluateRepresentation(v.name, train, test, f.dim, {
+          backend: chosen.backend,
+          probe: flags.probe,
+          tsnePoints: 0,
+          seed: config.seed,
+          onStage,
+        });
       result.scan = await scan(train, test, f.dim, v.name, index, onStage);
       bar?.finish();
       results.push(result);
@@ -540,7 +523,6 @@ async function main(): Promise<number> {
 
   const seconds = (performance.now() - t0) / 1000;
   const document = {
-    version: 1,
     createdAt: new Date().toISOString(),
     checkpoint: ckptPath,
     checkpointHash,
@@ -557,13 +539,15 @@ async function main(): Promise<number> {
     variants: results,
   };
   // deno task cluster replaces the representations it ran and keeps the others as they were.
-  const merged = previous?.variants
-    ? [
+  if (previous) {
+    const merged = [
       ...previous.variants.map((old) => results.find((r) => r.name === old.name) ?? old),
-      ...results.filter((r) => !previous.variants!.some((old) => old.name === r.name)),
-    ]
-    : results;
-  await writeJsonAtomic(outPath, previous ? { ...previous, variants: merged } : document);
+      ...results.filter((r) => !previous.variants.some((old) => old.name === r.name)),
+    ];
+    await writeResults(outPath, { ...previous, variants: merged });
+  } else {
+    await writeResults(outPath, document);
+  }
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {

@@ -7,13 +7,14 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
 import {
+  commandFlags,
   createModel,
   encodeImages,
   encodeSafetensors,
   featuresInTorchOrder,
+  FlagError,
   Graph,
   type ModelName,
   readSafetensors,
@@ -23,19 +24,39 @@ import {
 } from "@simclr/core";
 import { CIFAR10_MEAN, CIFAR10_STD, ensureCifar10, loadCifar10 } from "@simclr/data";
 import { loadCheckpoint, loadWeights, RUN_FILES, type TrainConfig } from "@simclr/train";
-import { BACKEND_NAMES, type BackendName, chooseBackend } from "./backends.ts";
+import { BACKEND_NAMES, chooseBackend } from "./backends.ts";
 import { runTorchScript, torchAvailable } from "./torch_python.ts";
 
-const USAGE = `usage: deno task export --run DIR [--format safetensors] [--out FILE] [--projector]
-                        [--check [--data DIR] [--backend native|ref|gpu] [--count N]]
-  --run        run folder with ${RUN_FILES.checkpoint}
-  --format     safetensors (the only format)
-  --out        file to write (default DIR/encoder.safetensors, DIR/encoder-projector.safetensors
-               with --projector)
-  --projector  include the projection head
-  --check      load the file in PyTorch (strict) and compare its eval-mode features of the first
-               --count test images (default 256) with ours, computed on --backend (default native)
-  --data       CIFAR-10 folder for --check (default: the run's)`;
+/** The flags of `deno task export`. */
+const EXPORT_FLAGS = {
+  run: { type: "string", arg: "DIR", help: `run folder with ${RUN_FILES.checkpoint}` },
+  format: {
+    type: "string",
+    default: "safetensors",
+    choices: ["safetensors"],
+    help: "file format (the only one)",
+  },
+  out: {
+    type: "string",
+    arg: "FILE",
+    defaultText: "DIR/encoder.safetensors, DIR/encoder-projector.safetensors with --projector",
+    help: "file to write",
+  },
+  projector: { type: "boolean", help: "include the projection head" },
+  check: {
+    type: "boolean",
+    help: "load the file in PyTorch (strict) and compare its eval-mode features of the first " +
+      "--count test images with ours, computed on --backend",
+  },
+  data: { type: "string", arg: "DIR", help: "CIFAR-10 folder for --check (default: the run's)" },
+  backend: {
+    type: "string",
+    default: "native",
+    choices: BACKEND_NAMES,
+    help: "the backend --check computes our features on",
+  },
+  count: { type: "int", default: 256, min: 1, help: "test images --check compares" },
+} as const;
 
 /** Largest relative difference `--check` accepts between PyTorch's features and ours. */
 export const EXPORT_FEATURE_TOLERANCE = 1e-4;
@@ -82,56 +103,22 @@ function relativeDiff(a: Float32Array, b: Float32Array): { rel: number; maxAbs: 
 }
 
 async function main(): Promise<number> {
-  let flags;
-  try {
-    flags = parseArgs({
-      args: Deno.args,
-      options: {
-        run: { type: "string" },
-        format: { type: "string", default: "safetensors" },
-        out: { type: "string" },
-        projector: { type: "boolean", default: false },
-        check: { type: "boolean", default: false },
-        data: { type: "string" },
-        backend: { type: "string", default: "native" },
-        count: { type: "string", default: "256" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`export: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!flags.run) {
-    console.error(`export: --run DIR is required\n${USAGE}`);
-    return 2;
-  }
-  if (flags.format !== "safetensors") {
-    console.error(`export: --format must be safetensors; got "${flags.format}"`);
-    return 2;
-  }
-  if (!BACKEND_NAMES.includes(flags.backend as BackendName)) {
-    console.error(`export: --backend must be one of ${BACKEND_NAMES.join(", ")}`);
-    return 2;
-  }
-  const count = Number(flags.count);
-  if (!Number.isInteger(count) || count < 1) {
-    console.error(`export: --count must be a positive integer; got "${flags.count}"`);
-    return 2;
-  }
+  const parsed = commandFlags("export", EXPORT_FLAGS, Deno.args, {
+    usage: "usage: deno task export --run DIR [--out FILE] [--projector] [--check] [flags]",
+    check: (v) => {
+      if (!v.run) throw new FlagError("--run DIR is required");
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const flags = { ...parsed.values, run: parsed.values.run! };
+  const count = flags.count;
   const ckptPath = join(flags.run, RUN_FILES.checkpoint);
   const ckpt = await loadCheckpoint<TrainConfig & { model: ModelName }>(ckptPath);
   const config = ckpt.meta.config;
   const out = flags.out ??
     join(flags.run, flags.projector ? "encoder-projector.safetensors" : "encoder.safetensors");
   // The weights only pass through the backend; --check also encodes images on it.
-  const chosen = await chooseBackend(flags.check ? flags.backend as BackendName : "ref", "auto");
+  const chosen = await chooseBackend(flags.check ? flags.backend : "ref", "auto");
   const g = new Graph(chosen.backend);
   const model = createModel(g, config.model, {
     seed: config.seed,
@@ -139,7 +126,11 @@ async function main(): Promise<number> {
   });
   loadWeights(g, model, ckpt, ckptPath);
   const width = config.width ||
-    (config.model === "small" ? 32 : config.model === "resnet18" ? 64 : 0);
+    (config.model === "small" || config.model === "resnet10"
+      ? 32
+      : config.model === "resnet18"
+      ? 64
+      : 0);
   await writeTorchExport(out, model, { width, step: ckpt.meta.step, projector: flags.projector });
   console.error(
     `wrote ${out}: ${config.model} ${flags.projector ? "encoder + projector" : "encoder"}, ` +

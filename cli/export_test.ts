@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors, Rng } from "@simclr/core";
-import { writeCifarFixture } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import { torchAvailable } from "./torch_python.ts";
 
 async function runScript(

@@ -4,64 +4,48 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import {
+  commandFlags,
+  readResults,
+  readRunSummary,
+  readTrainLog,
+  readVerifyDocument,
+  type ResultsDocument,
+  RUN_FILES,
+  type RunSummary,
+  type TrainLogRecords,
+} from "@simclr/core";
 import { loadCifar10, makeViews } from "@simclr/data";
-import { CheckpointError, loadCheckpoint, RUN_FILES, weightsHash } from "@simclr/train";
+import { CheckpointError, loadCheckpoint, weightsHash } from "@simclr/train";
 import {
   type AugmentationSample,
   type ClusterImages,
   type ReportData,
-  type TrainingLog,
-  trainingLogFromJsonl,
-  type VariantResult,
-  type VerifyRow,
   writeReport,
 } from "@simclr/viz";
 
-const USAGE = `usage: deno task report [--run DIR] [--verify FILE] [--data DIR]
-  --run DIR      run folder (default: the newest folder under runs/ with a log)
-  --verify FILE  verify JSON from 'deno task verify --json FILE'
-                 (default: DIR/verify.json, else runs/verify.json, if present)
-  --data DIR     CIFAR-10 folder for the augmentation gallery (default: the run's)
-  --help         this text`;
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw new Error(`${path}: ${(e as Error).message}`);
-  }
-}
-
-/**
- * Checks that `results.json` has the fields the report draws; the error names the file and the
- * first missing or malformed field.
- */
-// deno-lint-ignore no-explicit-any
-export function checkResultsShape(path: string, r: any): void {
-  const fail = (field: string, want: string) => {
-    throw new Error(`${path}: field "${field}" is missing or malformed (expected ${want})`);
-  };
-  if (typeof r !== "object" || r === null || Array.isArray(r)) fail("(top level)", "an object");
-  if (
-    !Array.isArray(r.classNames) || r.classNames.some((c: unknown) => typeof c !== "string")
-  ) {
-    fail("classNames", "a list of class names");
-  }
-  if (!Array.isArray(r.variants) || r.variants.length === 0) fail("variants", "a non-empty list");
-  r.variants.forEach((v: Record<string, Record<string, unknown>>, i: number) => {
-    const at = `variants[${i}]`;
-    if (typeof v !== "object" || v === null) fail(at, "an object");
-    if (typeof v.name !== "string") fail(`${at}.name`, "a string");
-    if (typeof v.probe?.testAccuracy !== "number") fail(`${at}.probe.testAccuracy`, "a number");
-    if (!Array.isArray(v.probe?.confusion)) fail(`${at}.probe.confusion`, "a matrix");
-    if (typeof v.knn?.accuracy !== "number") fail(`${at}.knn.accuracy`, "a number");
-    if (typeof v.kmeans?.nmi !== "number") fail(`${at}.kmeans.nmi`, "a number");
-    if (!Array.isArray(v.kmeans?.contingency)) fail(`${at}.kmeans.contingency`, "a matrix");
-  });
-}
+/** The flags of `deno task report`. */
+const REPORT_FLAGS = {
+  run: {
+    type: "string",
+    arg: "DIR",
+    defaultText: "the newest folder under runs/ with a log",
+    help: "run folder",
+  },
+  verify: {
+    type: "string",
+    arg: "FILE",
+    defaultText: "DIR/verify.json, else runs/verify.json, if present",
+    help: "verify JSON from 'deno task verify --json FILE'",
+  },
+  data: {
+    type: "string",
+    arg: "DIR",
+    defaultText: "the run's",
+    help: "CIFAR-10 folder for the augmentation gallery",
+  },
+} as const;
 
 /**
  * The log, `run.json`, `results.json` and the checkpoint of a folder must be of one run (and the
@@ -69,8 +53,7 @@ export function checkResultsShape(path: string, r: any): void {
  */
 export async function runDisagreements(
   run: string,
-  // deno-lint-ignore no-explicit-any
-  parts: { summary?: any; results?: any; logText?: string },
+  parts: { summary?: RunSummary; results?: ResultsDocument; log?: TrainLogRecords },
 ): Promise<string[]> {
   const path = join(run, RUN_FILES.checkpoint);
   let ckpt;
@@ -82,11 +65,11 @@ export async function runDisagreements(
   }
   const problems: string[] = [];
   const hash = await weightsHash(ckpt);
-  const { summary, results, logText } = parts;
+  const { summary, results, log } = parts;
   if (results?.checkpointHash !== undefined && results.checkpointHash !== hash) {
     problems.push(
-      `results.json was computed from weights ${
-        String(results.checkpointHash).slice(0, 12)
+      `${RUN_FILES.results} was computed from weights ${
+        results.checkpointHash.slice(0, 12)
       } (step ${results.step}), but ${RUN_FILES.checkpoint} holds weights ${
         hash.slice(0, 12)
       } (step ${ckpt.meta.step}); re-run evaluate`,
@@ -98,15 +81,10 @@ export async function runDisagreements(
       `${RUN_FILES.summary} is of run ${summary.runId}, ${RUN_FILES.checkpoint} of run ${runId}`,
     );
   }
-  if (runId && logText) {
-    const foreign = new Set<string>();
-    for (const line of logText.split("\n")) {
-      if (!line.includes('"runId"')) continue;
-      try {
-        const id = JSON.parse(line).runId;
-        if (id && id !== runId) foreign.add(id);
-      } catch { /* a cut line */ }
-    }
+  if (runId && log) {
+    const foreign = new Set(
+      log.epochs.map((e) => e.runId).filter((id) => id !== undefined && id !== runId),
+    );
     if (foreign.size) {
       problems.push(
         `${RUN_FILES.log} has records of run ${[...foreign].join(", ")}, ` +
@@ -135,19 +113,6 @@ async function newestRun(root = "runs"): Promise<string> {
     throw new Error(`no run folder with a ${RUN_FILES.log} under ${root}/; pass --run DIR`);
   }
   return best.path;
-}
-
-/** Reads `log.jsonl`; a last line without its newline (cut by a kill) is left out. */
-async function readLog(path: string, featureDim: number): Promise<TrainingLog | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const log = trainingLogFromJsonl(text.slice(0, text.lastIndexOf("\n") + 1), featureDim, path);
-  return log.steps.length > 0 ? log : undefined;
 }
 
 /** Originals and two views each of one image per class, from the training set. */
@@ -179,14 +144,11 @@ async function gallery(dataDir: string, cropScale: number): Promise<Augmentation
 /** SCAN's most confident test images per cluster, from the indices in `results.json`. */
 async function clusterImages(
   dataDir: string,
-  // deno-lint-ignore no-explicit-any
-  results: any,
+  results: ResultsDocument | undefined,
 ): Promise<ClusterImages[] | undefined> {
-  // deno-lint-ignore no-explicit-any
-  const variant = results?.variants?.find((v: any) => v.name === "simclr" && v.scan?.topImages);
-  if (!variant) return undefined;
-  const scan = variant.scan;
-  const top: number[][] = scan.topImages;
+  const scan = results?.variants.find((v) => v.name === "simclr")?.scan;
+  if (!scan) return undefined;
+  const top = scan.topImages;
   const needed = Math.max(0, ...top.flat()) + 1;
   const data = await loadCifar10(dataDir, {
     trainLimit: 1,
@@ -195,72 +157,52 @@ async function clusterImages(
   });
   return top.map((rows, cluster) => ({
     cluster,
-    matchedClass: (scan.matchedOrder as number[]).indexOf(cluster),
+    matchedClass: scan.matchedOrder.indexOf(cluster),
     images: rows.map((i) => data.test.images.slice(i * 3072, (i + 1) * 3072)),
     labels: rows.map((i) => data.test.labels[i]),
   }));
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: Deno.args,
-      options: {
-        run: { type: "string" },
-        verify: { type: "string" },
-        data: { type: "string" },
-        help: { type: "boolean", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`report: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
+  const parsed = commandFlags("report", REPORT_FLAGS, Deno.args, {
+    usage: "usage: deno task report [--run DIR] [--verify FILE] [--data DIR]",
+  });
+  if (typeof parsed === "number") return parsed;
+  const values = parsed.values;
   const run = values.run ?? await newestRun();
-  // deno-lint-ignore no-explicit-any
-  const summary = await readJson<any>(join(run, RUN_FILES.summary));
-  // deno-lint-ignore no-explicit-any
-  const results = await readJson<any>(join(run, "results.json"));
-  if (results !== undefined) checkResultsShape(join(run, "results.json"), results);
-  const logText = await Deno.readTextFile(join(run, RUN_FILES.log)).catch(() => undefined);
-  const problems = await runDisagreements(run, { summary, results, logText });
+  const summary = await readRunSummary(join(run, RUN_FILES.summary));
+  const results = await readResults(join(run, RUN_FILES.results));
+  const records = await readTrainLog(join(run, RUN_FILES.log));
+  const problems = await runDisagreements(run, { summary, results, log: records });
   if (problems.length) {
     throw new Error(
       `${run}: its files are not of one run, so no report is drawn:\n  ${problems.join("\n  ")}`,
     );
   }
   const featureDim = summary?.featureDim ?? results?.featureDim ?? 1;
-  const log = await readLog(join(run, RUN_FILES.log), featureDim);
+  const log = records?.steps.length ? { ...records, featureDim } : undefined;
   if (!summary && !results && !log) {
     throw new Error(
-      `${run}: no ${RUN_FILES.summary}, results.json or ${RUN_FILES.log} to report on`,
+      `${run}: no ${RUN_FILES.summary}, ${RUN_FILES.results} or ${RUN_FILES.log} to report on`,
     );
   }
   const verifyPath = values.verify ??
-    [join(run, "verify.json"), join("runs", "verify.json")].find((p) => {
+    [join(run, RUN_FILES.verify), join("runs", RUN_FILES.verify)].find((p) => {
       try {
         return Deno.statSync(p).isFile;
       } catch {
         return false;
       }
     });
-  const verify = verifyPath
-    ? await readJson<{ rows: VerifyRow[]; engine?: string }>(verifyPath)
-    : undefined;
+  const verify = verifyPath ? await readVerifyDocument(verifyPath) : undefined;
   if (values.verify && !verify) throw new Error(`${values.verify}: no such file`);
 
-  const config = summary?.config ?? {};
-  const dataDir = values.data ?? config.data;
+  const config = summary?.config;
+  const dataDir = values.data ?? config?.data;
   let samples: AugmentationSample[] | undefined;
   if (dataDir) {
     try {
-      samples = await gallery(dataDir, config.cropScale ?? 0.08);
+      samples = await gallery(dataDir, config?.cropScale ?? 0.08);
     } catch (e) {
       console.error(`report: no augmentation gallery (${(e as Error).message})`);
     }
@@ -275,21 +217,19 @@ async function main(): Promise<number> {
   }
   const data: ReportData = {
     clusterImages: grid,
-    subtitle: `${run} — ${config.model ?? results?.model ?? "?"} encoder, ${
+    subtitle: `${run} — ${config?.model ?? results?.model ?? "?"} encoder, ${
       summary?.engine ?? results?.engine ?? ""
     }`,
     log,
-    results: results
-      ? { classNames: results.classNames, variants: results.variants as VariantResult[] }
-      : undefined,
+    results,
     verify: verify?.rows,
     gallery: samples,
     classNames: results?.classNames,
-    config: summary
+    config: summary && config
       ? {
         model: config.model,
         epochs: config.epochs,
-        "epochs done": Number(summary.epoch?.toFixed?.(2) ?? summary.epoch),
+        "epochs done": Number(summary.epoch.toFixed(2)),
         "batch size": config.batchSize,
         optimizer: config.optimizer,
         "learning rate": config.lr || "default",
@@ -297,7 +237,7 @@ async function main(): Promise<number> {
         loss: config.loss,
         seed: config.seed,
         "train minutes": Number((summary.trainSeconds / 60).toFixed(1)),
-        "images/s": Number(summary.imagesPerSec?.toFixed(1)),
+        "images/s": Number(summary.imagesPerSec.toFixed(1)),
         backend: summary.engine,
       }
       : undefined,

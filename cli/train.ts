@@ -139,6 +139,14 @@ async function trainLocked(
       );
       return 2;
     }
+    if (plan.config.maxSteps > 0 && plan.config.maxSteps <= resumeFrom.meta.step) {
+      console.error(
+        `train: --max-steps ${plan.config.maxSteps} is not past step ${resumeFrom.meta.step}, ` +
+          `where ${config.out} stands; give a larger N (it counts the run's steps, not this ` +
+          `session's)`,
+      );
+      return 2;
+    }
     for (const c of plan.changes) console.error(`resume: ${c}`);
     config = plan.config;
   } else if (config.out) {

@@ -2,7 +2,8 @@
  * Backend-free core of simclr-ts: the tensor interface every backend implements and the argument
  * rules every backend applies to it (`shapes.ts`, so all refuse bad input alike), reverse-mode
  * autograd with memory scopes, layers and models, the contrastive losses, optimisers, the shared
- * SimCLR training step, a seeded RNG and a progress bar.
+ * SimCLR training step, a seeded RNG, a progress bar, and the run folder's typed records
+ * (`records.ts`: log, `run.json`, `results.json`, the verify document).
  *
  * @module
  */
@@ -19,6 +20,8 @@ export * from "./simclr.ts";
 export * from "./monitors.ts";
 export * from "./progress.ts";
 export * from "./atomic.ts";
+export * from "./records.ts";
+export * from "./flags.ts";
 export * from "./hash.ts";
 export * from "./encode.ts";
 export * from "./safetensors.ts";

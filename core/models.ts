@@ -22,7 +22,7 @@ import * as F from "./ops.ts";
 import { Rng } from "./random.ts";
 
 /** The model names `--model` accepts. */
-export const MODEL_NAMES = ["simple", "small", "resnet18"] as const;
+export const MODEL_NAMES = ["simple", "small", "resnet10", "resnet18"] as const;
 /** One of {@linkcode MODEL_NAMES}. */
 export type ModelName = typeof MODEL_NAMES[number];
 
@@ -148,15 +148,22 @@ export class BasicBlock implements Module {
 }
 
 /**
- * ResNet-18 with the CIFAR stem (3×3 stride-1 first conv, no max pool), 512 features;
- * projector 512 → 512 → 128. `width` scales every stage (64 is the standard network).
+ * A CIFAR ResNet (3×3 stride-1 stem, no max pool) with `blocks` basic blocks in each of its four
+ * stages (widths ×1, ×2, ×4, ×8), global average pooling, and projector features → 512 → 128.
+ * ResNet-18 is `[2, 2, 2, 2]`; ResNet-10, one block a stage, costs about half as much.
  */
-export function resnet18(g: Graph, rng: Rng, width = 64): SimclrModel {
+export function cifarResnet(
+  g: Graph,
+  rng: Rng,
+  name: string,
+  blocks: readonly number[],
+  width: number,
+): SimclrModel {
   const layers: Module[] = [...convBnRelu(g, rng, "encoder.stem", 3, width)];
   let cin = width;
   [1, 2, 4, 8].forEach((mult, stage) => {
     const cout = width * mult;
-    for (let b = 0; b < 2; b++) {
+    for (let b = 0; b < blocks[stage]; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
       layers.push(new BasicBlock(g, rng, `encoder.layer${stage + 1}.${b}`, cin, cout, stride));
       cin = cout;
@@ -169,14 +176,24 @@ export function resnet18(g: Graph, rng: Rng, width = 64): SimclrModel {
     ReLU(),
     new Linear(g, rng, "projector.2", 512, 128),
   ]);
-  return new SimclrModel("resnet18", encoder, projector, cin);
+  return new SimclrModel(name, encoder, projector, cin);
+}
+
+/** ResNet-18 with the CIFAR stem, 512 features at the standard width 64. */
+export function resnet18(g: Graph, rng: Rng, width = 64): SimclrModel {
+  return cifarResnet(g, rng, "resnet18", [2, 2, 2, 2], width);
+}
+
+/** ResNet-10 (one basic block a stage) with the CIFAR stem; default width 32, 256 features. */
+export function resnet10(g: Graph, rng: Rng, width = 32): SimclrModel {
+  return cifarResnet(g, rng, "resnet10", [1, 1, 1, 1], width);
 }
 
 /** Options for {@linkcode createModel}. */
 export interface ModelOptions {
   /** Seed for the host-side initialisation. */
   seed: number;
-  /** Channel width override (small: first stage, default 32; resnet18: 64). */
+  /** Channel width override (small: first stage, default 32; resnet10: 32; resnet18: 64). */
   width?: number;
 }
 
@@ -188,6 +205,8 @@ export function createModel(g: Graph, name: ModelName, opts: ModelOptions): Simc
       return simpleCnn(g, rng);
     case "small":
       return smallCnn(g, rng, opts.width ?? 32);
+    case "resnet10":
+      return resnet10(g, rng, opts.width ?? 32);
     case "resnet18":
       return resnet18(g, rng, opts.width ?? 64);
     default:

@@ -10,8 +10,8 @@ import {
   ensureCifar10,
   loadCifar10,
   validateCifarDir,
-  writeCifarFixture,
 } from "./mod.ts";
+import { writeCifarFixture } from "./cifar_fixture.ts";
 import { packTar } from "./tar.ts";
 
 const SHARED = new URL("../../shared/data/cifar-10-batches-bin", import.meta.url).pathname;

@@ -1,9 +1,9 @@
 /**
  * Data for simclr-ts: CIFAR-10's binary format (`cifar_format.ts`), validation and loading
- * (`cifar_load.ts`), the checked download (`cifar_download.ts`) and a tiny fixture writer for
- * tests (`cifar_fixture.ts`); a minimal tar reader (`tar.ts`), seeded torchvision-style SimCLR
- * augmentations (`augment.ts`) and a worker pool that runs them off the main thread
- * (`workers.ts`).
+ * (`cifar_load.ts`) and the checked download (`cifar_download.ts`); a minimal tar reader
+ * (`tar.ts`), seeded torchvision-style SimCLR augmentations (`augment.ts`) and a worker pool that
+ * runs them off the main thread (`workers.ts`). Tests build their data with
+ * `cifar_fixture.ts` and `tar.ts`'s `packTar`, imported by path: they are not part of the API.
  *
  * @module
  */
@@ -26,7 +26,6 @@ export {
 } from "./cifar_format.ts";
 export * from "./cifar_load.ts";
 export * from "./cifar_download.ts";
-export * from "./cifar_fixture.ts";
-export * from "./tar.ts";
+export { extractTar, TarError, type TarFileEntry } from "./tar.ts";
 export * from "./augment.ts";
 export { AugmentPool, type AugmentPoolOptions, defaultWorkerCount } from "./workers.ts";

@@ -6,6 +6,7 @@
  * @module
  */
 
+import type { ClusterScores } from "@simclr/core";
 import { checkLabels, type Labels } from "./features.ts";
 import { hungarian } from "./hungarian.ts";
 
@@ -154,19 +155,8 @@ export function clusteringAccuracy(clusters: Labels, classes: Labels): Clusterin
   };
 }
 
-/** The scores `results.json` keeps for a clustering of the test set (k-means and SCAN alike). */
-export interface ClusterScores {
-  /** Normalised mutual information with the classes. */
-  nmi: number;
-  /** Adjusted Rand index. */
-  ari: number;
-  /** Hungarian-matched clustering accuracy. */
-  accuracy: number;
-  /** `[cluster][class]` counts. */
-  contingency: number[][];
-  /** `matchedOrder[c]`: the cluster matched to class c (Hungarian; −1 when none is). */
-  matchedOrder: number[];
-}
+/** The scores `results.json` keeps for a clustering (core/records.ts holds the type). */
+export type { ClusterScores } from "@simclr/core";
 
 /**
  * NMI, ARI, Hungarian accuracy and the `[numClusters][numClasses]` contingency table of

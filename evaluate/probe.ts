@@ -14,6 +14,8 @@ import {
   learningRate,
   Optimizer,
   type Param,
+  type ProbeKind,
+  type ProbeRecord,
   Rng,
   type Tensor,
 } from "@simclr/core";
@@ -28,9 +30,6 @@ import {
   type Labels,
   trainValidationSplit,
 } from "./features.ts";
-
-/** `logistic` (softmax regression) or `svm` (multi-class hinge). */
-export type ProbeKind = "logistic" | "svm";
 
 /** Options of {@linkcode linearProbe}. */
 export interface ProbeOptions {
@@ -54,23 +53,6 @@ export interface ProbeOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
-/** Result of {@linkcode linearProbe}. */
-export interface ProbeResult {
-  kind: ProbeKind;
-  /** The chosen L2 strength. */
-  lambda: number;
-  /** Validation accuracy of every λ tried. */
-  validation: { lambda: number; accuracy: number }[];
-  /** Top-1 accuracy on the training rows (refitted model). */
-  trainAccuracy: number;
-  /** Top-1 accuracy on test. */
-  testAccuracy: number;
-  /** Accuracy within each true class on test. */
-  perClassAccuracy: number[];
-  /** `[true][predicted]` test counts. */
-  confusion: number[][];
-}
-
 /** A labelled feature matrix. */
 export interface FeatureSet {
   /** Row-major `[n, dim]`. */
@@ -91,7 +73,7 @@ export async function linearProbe(
   test: FeatureSet,
   dim: number,
   opts: ProbeOptions = {},
-): Promise<ProbeResult> {
+): Promise<ProbeRecord> {
   checkMatrix(train.x, train.n, dim, "linearProbe train");
   checkMatrix(test.x, test.n, dim, "linearProbe test");
   const k = opts.numClasses ?? Math.max(
@@ -110,7 +92,7 @@ export async function linearProbe(
   const fitSet = subset(train, dim, split.train);
   const valSet = subset(train, dim, split.validation);
   const total = lambdas.length + 1;
-  const validation: ProbeResult["validation"] = [];
+  const validation: ProbeRecord["validation"] = [];
   for (const [i, lambda] of lambdas.entries()) {
     opts.onProgress?.(`λ=${lambda}`, i, total);
     const model = await fitLinear(backend, fitSet, dim, k, kind, lambda, opts);

@@ -5,14 +5,20 @@
  *
  * @module
  */
-import { type Backend, Rng } from "@simclr/core";
+import {
+  type Backend,
+  type KMeansRecord,
+  type ProbeKind,
+  Rng,
+  type VariantRecord,
+} from "@simclr/core";
 import { classBalancedSubset, gatherLabels, gatherRows, l2Normalize } from "./features.ts";
 import { knnClassify } from "./knn.ts";
 import { assignToCentroids, kMeans } from "./kmeans.ts";
-import { type ClusterScores, scoreClusters } from "./metrics.ts";
+import { scoreClusters } from "./metrics.ts";
 import type { ScanResult } from "./scan.ts";
 import { fitPca, pcaTransform } from "./pca.ts";
-import { linearProbe, type ProbeKind, type ProbeResult } from "./probe.ts";
+import { linearProbe } from "./probe.ts";
 import { neighbourPreservation, tsne } from "./tsne.ts";
 
 /** Frozen features with labels. */
@@ -47,28 +53,11 @@ export interface ProtocolOptions {
   onStage?: (stage: string, fraction: number) => void;
 }
 
-/** Everything measured on one representation (the `variants[]` entries of `results.json`). */
-export interface RepresentationResult {
-  /** `simclr`, `raw-pixels` or `random-encoder`. */
-  name: string;
-  /** Feature width. */
-  dim: number;
-  /** Experiment 1: linear classifier on standardised features. */
-  probe: ProbeResult;
-  /** Weighted kNN, cosine similarity, k=200, τ=0.1. */
-  knn: { accuracy: number; k: number; temperature: number };
-  /** Experiment 3: k-means (k=10) on L2-normalised features, fit on train, scored on test. */
-  kmeans: ClusterScores & {
-    /** Inertia of the fit on train. */
-    inertia: number;
-  };
-  /** SCAN on the same features (`deno task cluster`, or `evaluate --cluster`). */
-  scan?: ScanResult;
-  /** Experiment 2: PCA fitted on train, test projected onto the first two components. */
-  pca?: { explainedRatio: number[]; points: number[]; labels: number[] };
-  /** Experiment 2: t-SNE of a class-balanced test subset. */
-  tsne?: { points: number[]; labels: number[]; neighbourPreservation: number; kl: number };
-}
+/**
+ * Everything measured on one representation: a `variants[]` entry of `results.json` (core's
+ * `VariantRecord`), with SCAN's full record.
+ */
+export type RepresentationResult = VariantRecord<ScanResult>;
 
 /** Runs the whole protocol on one representation. */
 export async function evaluateRepresentation(
@@ -171,7 +160,7 @@ export async function evaluateKMeans(
   test: LabelledFeatures,
   dim: number,
   opts: Pick<ProtocolOptions, "backend" | "seed" | "kmeansRestarts" | "onStage">,
-): Promise<RepresentationResult["kmeans"]> {
+): Promise<KMeansRecord> {
   const seed = opts.seed ?? 0;
   const backend = opts.backend;
   opts.onStage?.("k-means", 0);

@@ -20,6 +20,7 @@ import {
   Linear,
   Optimizer,
   Rng,
+  type ScanFinetuneRecord,
   scanLoss,
   type SimclrModel,
   type Tensor,
@@ -304,8 +305,11 @@ export async function finetuneScan(
   }
 }
 
-/** What `results.json` stores for the fine-tuned encoder (`variants[].scan.finetune`). */
-export interface ScanFinetuneResult extends ClusterScores {
+/**
+ * What `results.json` stores for the fine-tuned encoder (`variants[].scan.finetune`): core's
+ * `ScanFinetuneRecord`, which readers rely on, and the rest of the run's details.
+ */
+export interface ScanFinetuneResult extends ScanFinetuneRecord {
   /** Adam learning rate of encoder and heads. */
   lr: number;
   /** Weight decay. */

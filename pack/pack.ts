@@ -16,7 +16,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import {
@@ -28,6 +27,7 @@ import {
 } from "@simclr/data";
 import { buildPortableLibraries } from "@simclr/backend-native";
 import { BUNDLED_WASM_DIR } from "@simclr/backend-gpu";
+import { commandFlags } from "@simclr/core";
 
 /** The repository root (this file is `pack/pack.ts`). */
 const ROOT = fromFileUrl(new URL("../", import.meta.url));
@@ -262,55 +262,41 @@ export async function buildPack(opts: PackOptions): Promise<number> {
   return bytes;
 }
 
-const USAGE = `usage: deno task pack [--out DIR] [--data DIR] [--train N] [--test N] [--xz-level L]
-  --out       output folder, replaced             (default dist/gpu-check)
-  --data      CIFAR-10 binary folder to slice     (default ../shared/data/cifar-10-batches-bin)
-  --train     train images in the slice, ÷ 5      (default ${SLICE.train})
-  --test      test images in the slice            (default ${SLICE.test})
-  --xz-level  xz preset for the Deno binary, 0–9  (default 6)
-Then copy the folder to the GPU machine and run: sh run.sh OUTPUT_DIR`;
+/** The flags of `deno task pack`. */
+const PACK_FLAGS = {
+  out: {
+    type: "string",
+    arg: "DIR",
+    default: join(ROOT, "dist", "gpu-check"),
+    defaultText: "dist/gpu-check",
+    help: "output folder, replaced",
+  },
+  data: {
+    type: "string",
+    arg: "DIR",
+    default: join(ROOT, "..", "shared", "data", "cifar-10-batches-bin"),
+    defaultText: "../shared/data/cifar-10-batches-bin",
+    help: "CIFAR-10 binary folder to slice",
+  },
+  train: { type: "int", default: SLICE.train, min: 0, help: "train images in the slice, ÷ 5" },
+  test: { type: "int", default: SLICE.test, min: 0, help: "test images in the slice" },
+  "xz-level": { type: "int", default: 6, min: 0, max: 9, help: "xz preset for the Deno binary" },
+} as const;
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: Deno.args,
-      options: {
-        out: { type: "string", default: join(ROOT, "dist", "gpu-check") },
-        data: {
-          type: "string",
-          default: join(ROOT, "..", "shared", "data", "cifar-10-batches-bin"),
-        },
-        train: { type: "string", default: String(SLICE.train) },
-        test: { type: "string", default: String(SLICE.test) },
-        "xz-level": { type: "string", default: "6" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`pack: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const num = (flag: string, text: string) => {
-    const n = Number(text);
-    if (text.trim() === "" || !Number.isInteger(n)) {
-      throw new RangeError(`pack: --${flag} must be an integer, got "${text}"`);
-    }
-    return n;
-  };
+  const parsed = commandFlags("pack", PACK_FLAGS, Deno.args, {
+    usage: "usage: deno task pack [--out DIR] [--data DIR] [--train N] [--test N] [--xz-level L]",
+    footer: "Then copy the folder to the GPU machine and run: sh run.sh OUTPUT_DIR",
+  });
+  if (typeof parsed === "number") return parsed;
+  const values = parsed.values;
   try {
     await buildPack({
-      out: values.out!,
-      data: values.data!,
-      train: num("train", values.train!),
-      test: num("test", values.test!),
-      xzLevel: num("xz-level", values["xz-level"]!),
+      out: values.out,
+      data: values.data,
+      train: values.train,
+      test: values.test,
+      xzLevel: values["xz-level"],
     });
   } catch (e) {
     console.error((e as Error).message);

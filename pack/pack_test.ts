@@ -5,12 +5,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { Rng } from "@simclr/core";
-import {
-  CIFAR_RECORD_BYTES,
-  CIFAR_TEST_FILE,
-  CIFAR_TRAIN_FILES,
-  writeCifarFixture,
-} from "@simclr/data";
+import { CIFAR_RECORD_BYTES, CIFAR_TEST_FILE, CIFAR_TRAIN_FILES } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import { probeWebGpu } from "@simclr/backend-gpu";
 import { buildPack, MAX_PACK_BYTES, writeSlice } from "./pack.ts";
 

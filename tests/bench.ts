@@ -10,12 +10,13 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
   type Backend,
+  commandFlags,
   createModel,
   DEFAULT_OPTIMIZER,
   Graph,
+  MODEL_NAMES,
   type ModelName,
   Optimizer,
   Rng,
@@ -57,18 +58,49 @@ export interface ShapeRow {
   efficiency: number;
 }
 
-const USAGE =
-  `usage: deno task bench [--backends LIST] [--models LIST] [--steps N] [--peer] [--json FILE]
-  --backends  comma list of: auto, native, wasm, webgpu, cuda, ref (default: auto, the backend
-              train would pick here)
-  --models    comma list of: simple, small, resnet18               (default: simple,small,resnet18)
-  --steps     timed steps per configuration, after one warm-up     (default: 3)
-  --batch     images per step for simple/small                     (default: 256; resnet18: 64)
-  --matmul    size N of the N³ matMul measured per backend; 0 skips it (default: 1024)
-  --peer      also run the same steps in PyTorch (python3-torch), fp32 and bf16 autocast
-  --peak      measure the fp32 FMA peak (native) and print GEMM, model and conv-shape
-              GFLOP/s as fractions of it
-  --json      write the rows to FILE                                (default: runs/bench.json)`;
+/** The flags of `deno task bench`. */
+const BENCH_FLAGS = {
+  backends: {
+    type: "list",
+    default: ["auto"],
+    choices: ["auto", "native", "wasm", "webgpu", "cuda", "ref"],
+    help: "comma list of backends (auto: the one train would pick here)",
+  },
+  models: {
+    type: "list",
+    default: ["simple", "small", "resnet18"],
+    choices: MODEL_NAMES,
+    help: "comma list of models",
+  },
+  steps: {
+    type: "int",
+    default: 3,
+    min: 1,
+    help: "timed steps per configuration, after one warm-up",
+  },
+  batch: {
+    type: "int",
+    default: 256,
+    min: 2,
+    help: "images per step for simple/small (resnet18: at most 64)",
+  },
+  matmul: {
+    type: "int",
+    default: 1024,
+    min: 0,
+    help: "size N of the N³ matMul measured per backend; 0 skips it",
+  },
+  peer: {
+    type: "boolean",
+    help: "also run the same steps in PyTorch (python3-torch), fp32 and bf16 autocast",
+  },
+  peak: {
+    type: "boolean",
+    help:
+      "measure the fp32 FMA peak (native) and print GEMM, model and conv-shape GFLOP/s as fractions of it",
+  },
+  json: { type: "string", arg: "FILE", default: "runs/bench.json", help: "write the rows to FILE" },
+} as const;
 
 /** Creates a backend by its bench name, or explains why it is unavailable. */
 async function createBackend(name: string): Promise<Backend> {
@@ -253,52 +285,15 @@ async function cpuHasBf16(): Promise<boolean> {
 }
 
 async function main(): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: Deno.args,
-      options: {
-        backends: { type: "string", default: "auto" },
-        models: { type: "string", default: "simple,small,resnet18" },
-        steps: { type: "string", default: "3" },
-        batch: { type: "string", default: "256" },
-        peer: { type: "boolean", default: false },
-        matmul: { type: "string", default: "1024" },
-        peak: { type: "boolean", default: false },
-        json: { type: "string", default: "runs/bench.json" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`bench: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  const steps = Number(values.steps), batch = Number(values.batch);
-  const matmulSize = Number(values.matmul);
-  if (!Number.isInteger(matmulSize) || matmulSize < 0) {
-    console.error(`bench: --matmul must be an integer ≥ 0, got "${values.matmul}"`);
-    return 2;
-  }
-  if (!Number.isInteger(steps) || steps < 1) {
-    console.error(`bench: --steps must be an integer ≥ 1, got "${values.steps}"`);
-    return 2;
-  }
-  if (!Number.isInteger(batch) || batch < 2) {
-    console.error(`bench: --batch must be an integer ≥ 2, got "${values.batch}"`);
-    return 2;
-  }
-  const models = values.models!.split(",") as ModelName[];
-  for (const m of models) {
-    if (!["simple", "small", "resnet18"].includes(m)) {
-      console.error(`bench: unknown model "${m}" in --models (simple, small, resnet18)`);
-      return 2;
-    }
-  }
+  const parsed = commandFlags("bench", BENCH_FLAGS, Deno.args, {
+    usage:
+      "usage: deno task bench [--backends LIST] [--models LIST] [--steps N] [--peer] [--json FILE]",
+  });
+  if (typeof parsed === "number") return parsed;
+  const values = parsed.values;
+  const { steps, batch } = values;
+  const matmulSize = values.matmul;
+  const models: ModelName[] = values.models;
   const batchOf = (m: string) => (m === "resnet18" ? Math.min(64, batch) : batch);
   const rows: BenchRow[] = [];
   const matmul: { backend: string; gflops: number }[] = [];
@@ -306,7 +301,7 @@ async function main(): Promise<number> {
   let peak:
     | { gflops: number; vectorWidth: number; threads: number; oneCore: number; matMul: number }
     | undefined;
-  const backendNames = values.backends!.split(",");
+  const backendNames: string[] = values.backends;
   if (values.peak && !backendNames.includes("native")) {
     console.error("bench: --peak measures with the native backend; add native to --backends");
     return 2;

@@ -5,27 +5,53 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
-import { chooseBackend, type EngineName, torchAvailable } from "@simclr/cli";
+import { chooseBackend, torchAvailable } from "@simclr/cli";
 import { formatTable, verifyKernels, type VerifyRow, verifyTrainingSteps } from "./verify_lib.ts";
 import { PEER_MODELS, type PeerBreak, verifyAgainstTorch } from "./verify_torch.ts";
-import { writeJsonAtomic } from "@simclr/core";
+import { commandFlags, writeVerifyDocument } from "@simclr/core";
 
-const USAGE =
-  `usage: deno task verify [--backend auto|gpu|native] [--engine auto|cuda|webgpu|wasm] [--json FILE] [--quick]
-  --backend  the backend checked against the reference: auto (default: the one train would pick),
-             gpu (TF.js) or native (C++/FFI)
-  --engine   TF.js engine for --backend gpu; an engine other than auto implies --backend gpu
-  --json     also write the rows and phase times as JSON to FILE
-  --quick    smaller batches (for tests)
-  --models   comma list of the models whose training steps are compared (default
-             simple,small,resnet18)
-  --peer torch       instead: PyTorch as an outside oracle for the native and ref backends (three
-                     SimCLR steps of simple, small and a narrow resnet18); needs python3-torch
-                     (\$SIMCLR_PYTHON, default /usr/bin/python3), skipped with a message without it
-  --peer-break bn-var  break one convention on the PyTorch side on purpose (the check must fail)`;
+/** The flags of `deno task verify`. */
+const VERIFY_FLAGS = {
+  backend: {
+    type: "string",
+    default: "auto",
+    choices: ["auto", "gpu", "native"],
+    help: "the backend checked against the reference (auto: the one train would pick)",
+  },
+  engine: {
+    type: "string",
+    default: "auto",
+    choices: ["auto", "cuda", "webgpu", "wasm"],
+    help: "TF.js engine for --backend gpu; an engine other than auto implies --backend gpu",
+  },
+  json: {
+    type: "string",
+    arg: "FILE",
+    help: "also write the rows and phase times as JSON to FILE",
+  },
+  quick: { type: "boolean", help: "smaller batches (for tests)" },
+  models: {
+    type: "list",
+    default: ["simple", "small", "resnet18"],
+    choices: ["simple", "small", "resnet18"],
+    help: "comma list of the models whose training steps are compared",
+  },
+  peer: {
+    type: "string",
+    choices: ["torch"],
+    help: "instead: PyTorch as an outside oracle for the native and ref backends (three SimCLR " +
+      "steps of simple, small and a narrow resnet18); needs python3-torch ($SIMCLR_PYTHON, default " +
+      "/usr/bin/python3), skipped with a message without it",
+  },
+  "peer-break": {
+    type: "string",
+    default: "none",
+    choices: ["none", "bn-var"],
+    help: "break one convention on the PyTorch side on purpose (the check must fail)",
+  },
+} as const;
 
 /** Why `path` cannot take the JSON output (undefined when it can), checked by writing beside it. */
 export async function jsonTargetProblem(path: string): Promise<string | undefined> {
@@ -44,46 +70,12 @@ export async function jsonTargetProblem(path: string): Promise<string | undefine
 }
 
 async function main() {
-  let args;
-  try {
-    args = parseArgs({
-      args: Deno.args,
-      options: {
-        backend: { type: "string", default: "auto" },
-        engine: { type: "string", default: "auto" },
-        json: { type: "string" },
-        quick: { type: "boolean", default: false },
-        models: { type: "string", default: "simple,small,resnet18" },
-        peer: { type: "string" },
-        "peer-break": { type: "string", default: "none" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (e) {
-    console.error(`verify: ${(e as Error).message}\n${USAGE}`);
-    Deno.exit(2);
-  }
-  if (args.help) {
-    console.log(USAGE);
-    return;
-  }
-  const engines = ["auto", "cuda", "webgpu", "wasm"];
-  if (!engines.includes(args.engine!)) {
-    console.error(`verify: --engine must be one of ${engines.join(", ")}, got "${args.engine}"`);
-    Deno.exit(2);
-  }
-  if (args.backend !== "auto" && args.backend !== "gpu" && args.backend !== "native") {
-    console.error(`verify: --backend must be auto, gpu or native, got "${args.backend}"`);
-    Deno.exit(2);
-  }
-  const asked = args.models!.split(",");
-  const unknown = asked.filter((m) => !["simple", "small", "resnet18"].includes(m));
-  if (unknown.length > 0) {
-    console.error(`verify: --models takes simple, small, resnet18; got "${unknown.join(",")}"`);
-    Deno.exit(2);
-  }
+  const parsed = commandFlags("verify", VERIFY_FLAGS, Deno.args, {
+    usage: "usage: deno task verify [--backend B] [--engine E] [--json FILE] [--quick] [flags]",
+  });
+  if (typeof parsed === "number") Deno.exit(parsed);
+  const args = parsed.values;
+  const asked: string[] = args.models;
   if (args.json) {
     // A run takes minutes: find out now, not after it, that the result cannot be written.
     const problem = await jsonTargetProblem(args.json);
@@ -93,9 +85,9 @@ async function main() {
     }
   }
   if (args.peer !== undefined) {
-    Deno.exit(await verifyPeer(args.peer, args["peer-break"]!, args.json));
+    Deno.exit(await verifyPeer(args["peer-break"], args.json));
   }
-  const chosen = await chooseBackend(args.backend, args.engine as EngineName);
+  const chosen = await chooseBackend(args.backend, args.engine);
   const gpu = chosen.backend;
   if (chosen.selection) console.log(chosen.selection);
   console.log(`engine: ${chosen.description}`);
@@ -131,22 +123,14 @@ async function main() {
       : `\n${bad.length} of ${rows.length} tensors NOT OK`,
   );
   if (args.json) {
-    await writeJsonAtomic(args.json, { engine: chosen.engine, backend: gpu.name, rows, times });
+    await writeVerifyDocument(args.json, { engine: chosen.engine, backend: gpu.name, rows, times });
     console.log(`wrote ${args.json}`);
   }
   Deno.exit(bad.length === 0 ? 0 : 1);
 }
 
 /** `--peer torch`: the native and ref backends against PyTorch; returns the exit code. */
-async function verifyPeer(peer: string, broken: string, json?: string): Promise<number> {
-  if (peer !== "torch") {
-    console.error(`verify: --peer must be torch, got "${peer}"`);
-    return 2;
-  }
-  if (broken !== "none" && broken !== "bn-var") {
-    console.error(`verify: --peer-break must be none or bn-var, got "${broken}"`);
-    return 2;
-  }
+async function verifyPeer(broken: PeerBreak | "none", json?: string): Promise<number> {
   const torch = await torchAvailable();
   if ("missing" in torch) {
     console.log(`verify --peer torch: skipped: ${torch.missing}`);
@@ -168,7 +152,7 @@ async function verifyPeer(peer: string, broken: string, json?: string): Promise<
       width,
       tolerance,
       featureTolerance,
-      broken: broken as PeerBreak,
+      broken,
     });
     rows.push(...r.rows);
     times.push({ model, torchSeconds: r.torchSeconds, oursSeconds: r.oursSeconds });
@@ -189,7 +173,7 @@ async function verifyPeer(peer: string, broken: string, json?: string): Promise<
       ` against PyTorch in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
   if (json) {
-    await writeJsonAtomic(json, { peer: `pytorch-${torch.version}`, broken, rows, times });
+    await writeVerifyDocument(json, { peer: `pytorch-${torch.version}`, broken, rows, times });
     console.log(`wrote ${json}`);
   }
   return bad.length === 0 ? 0 : 1;

@@ -3,14 +3,17 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import {
+  FlagError,
+  flagHelp,
+  type FlagTable,
   LOSS_NAMES,
   type LossName,
   MODEL_NAMES,
   type ModelName,
   OPTIMIZER_NAMES,
   type OptimizerName,
+  parseFlags,
 } from "@simclr/core";
 
 /** Names accepted by `--backend`; `auto` picks the fastest that works here (cli/auto.ts). */
@@ -52,6 +55,11 @@ export interface TrainConfig {
   resume: boolean;
   /** Time budget in minutes; the schedule is fitted to end in it (0 = none, --epochs decides). */
   maxMinutes: number;
+  /**
+   * Stop once the run reaches this optimiser step (counted over the whole run, resumes included),
+   * saving a checkpoint like any other stop (0 = no limit).
+   */
+  maxSteps: number;
   /** Conv and matMul input precision (fp32 accumulation and master weights either way). */
   precision?: typeof PRECISION_NAMES[number];
   /** Augmentation worker threads. */
@@ -68,297 +76,197 @@ export interface TrainConfig {
   initFrom: string;
 }
 
-interface FlagSpec {
-  key: keyof TrainConfig;
-  flag: string;
-  type: "string" | "boolean";
-  default: string | number | boolean;
-  help: string;
-  choices?: readonly string[];
-  /** Inclusive lower bound, or an exclusive one when `exclusive`. */
-  min?: number;
-  max?: number;
-  exclusive?: boolean;
-  integer?: boolean;
-}
-
-const SPECS: FlagSpec[] = [
-  {
-    key: "backend",
-    flag: "backend",
+/**
+ * The flags of `deno task train`, in `--help` order; each sets the `TrainConfig` field of the same
+ * name in camelCase (`--batch-size` → `batchSize`).
+ */
+export const TRAIN_FLAGS = {
+  "backend": {
     type: "string",
     default: "auto",
     choices: BACKEND_NAMES,
     help: "tensor backend: auto (cuda, hardware WebGPU, native, wasm: the first that works), " +
       "gpu (TF.js), native (C++ kernels via FFI) or ref (pure TypeScript, slow)",
   },
-  {
-    key: "engine",
-    flag: "engine",
+  "engine": {
     type: "string",
     default: "auto",
     choices: ENGINE_NAMES,
     help: "TF.js engine for --backend gpu (an engine other than auto implies --backend gpu)",
   },
-  {
-    key: "model",
-    flag: "model",
+  "model": {
     type: "string",
     default: "default",
     choices: ["default", ...MODEL_NAMES],
-    help: "encoder: simple (seed's SimpleCNN), small (CPU default), resnet18 (cuda default)",
+    help:
+      "encoder: simple (seed's SimpleCNN), small (CPU default), resnet10 (CIFAR ResNet, 1 block a stage), resnet18 (cuda default)",
   },
-  {
-    key: "width",
-    flag: "width",
-    type: "string",
+  "width": {
+    type: "int",
     default: 0,
     min: 0,
-    integer: true,
     help: "channel width override (0 = model default)",
   },
-  {
-    key: "epochs",
-    flag: "epochs",
-    type: "string",
+  "epochs": {
+    type: "int",
     default: 30,
     min: 1,
-    integer: true,
     help: "training epochs (sets the cosine schedule's length)",
   },
-  {
-    key: "batchSize",
-    flag: "batch-size",
-    type: "string",
+  "batch-size": {
+    type: "int",
     default: 256,
     min: 2,
-    integer: true,
     help: "images per step (each gives two views)",
   },
-  {
-    key: "optimizer",
-    flag: "optimizer",
+  "optimizer": {
     type: "string",
     default: "adam",
     choices: OPTIMIZER_NAMES,
     help: "adam, sgd (momentum 0.9) or lars",
   },
-  {
-    key: "lr",
-    flag: "lr",
-    type: "string",
+  "lr": {
+    type: "number",
     default: 0,
     min: 0,
     help: "base learning rate (0 = adam 1e-3, sgd 0.06·B/256, lars 0.3·B/256)",
   },
-  {
-    key: "weightDecay",
-    flag: "weight-decay",
-    type: "string",
+  "weight-decay": {
+    type: "number",
     // -1 is the internal "optimiser's default" sentinel; a value given on the command line must
     // be ≥ 0, so a typo such as -0.1 is refused rather than silently replaced by the default.
     default: -1,
     min: 0,
     help: "L2 weight decay ≥ 0, not on biases/BN (-1 = adam/lars 1e-6, sgd 5e-4)",
   },
-  {
-    key: "warmupEpochs",
-    flag: "warmup-epochs",
-    type: "string",
+  "warmup-epochs": {
+    type: "number",
     default: 1,
     min: 0,
     help: "linear learning-rate warm-up before the cosine decay",
   },
-  {
-    key: "temperature",
-    flag: "temperature",
-    type: "string",
-    default: 0.5,
+  "temperature": {
+    type: "number",
+    // 0.2 won the recipe study (docs/recipe-study.md) against 0.5 with Adam and with SGD.
+    default: 0.2,
     // Below 0.01 the logits (up to 1/τ) overflow Adam's float32 second moments.
     min: TEMPERATURE_MIN,
     help: "NT-Xent temperature τ",
   },
-  {
-    key: "loss",
-    flag: "loss",
+  "loss": {
     type: "string",
     default: "ntxent",
     choices: LOSS_NAMES,
     help: "ntxent (SimCLR) or cosine (the seed's; collapses)",
   },
-  {
-    key: "seed",
-    flag: "seed",
-    type: "string",
+  "seed": {
+    type: "int",
     default: 0,
     min: 0,
-    integer: true,
     help: "seed of weights, data order and augmentations",
   },
-  {
-    key: "data",
-    flag: "data",
+  "data": {
     type: "string",
+    arg: "DIR",
     default: "",
     help: "CIFAR-10 binary folder (default: cache, downloaded if missing)",
+    defaultText: "none",
   },
-  {
-    key: "out",
-    flag: "out",
+  "out": {
     type: "string",
+    arg: "DIR",
     default: "",
     help: "run folder (default runs/<model>-<date>)",
+    defaultText: "none",
   },
-  {
-    key: "resume",
-    flag: "resume",
+  "resume": {
     type: "boolean",
     default: false,
     help: "continue the run in --out from its checkpoint",
   },
-  {
-    key: "maxMinutes",
-    flag: "max-minutes",
-    type: "string",
+  "max-minutes": {
+    type: "number",
     default: 0,
     min: 0,
     help: "time budget: the schedule is fitted to end in it, replacing --epochs (0 = none)",
   },
-  {
-    key: "workers",
-    flag: "workers",
-    type: "string",
-    default: 1,
-    min: 1,
-    integer: true,
-    help: "augmentation worker threads",
-  },
-  {
-    key: "knnEvery",
-    flag: "knn-every",
-    type: "string",
-    default: 1,
-    min: 0,
-    integer: true,
-    help: "kNN monitor every N epochs (0 = never)",
-  },
-  {
-    key: "limit",
-    flag: "limit",
-    type: "string",
+  "max-steps": {
+    type: "int",
     default: 0,
     min: 0,
-    integer: true,
+    help: "stop at optimiser step N of the run, saving a checkpoint (--resume goes on; 0 = none)",
+  },
+  "workers": {
+    type: "int",
+    default: 1,
+    min: 1,
+    help: "augmentation worker threads",
+  },
+  "knn-every": {
+    type: "int",
+    default: 1,
+    min: 0,
+    help: "kNN monitor every N epochs (0 = never)",
+  },
+  "limit": {
+    type: "int",
+    default: 0,
+    min: 0,
     help: "use only the first N training images (0 = all)",
   },
-  {
-    key: "cropScale",
-    flag: "crop-scale",
-    type: "string",
+  "crop-scale": {
+    type: "number",
     default: 0.08,
     min: 0,
     max: 1,
     exclusive: true,
     help: "smallest random-resized-crop area fraction",
   },
-  {
-    key: "stopOnCollapse",
-    flag: "stop-on-collapse",
+  "stop-on-collapse": {
     type: "boolean",
     default: false,
     help: "stop when feature std < 0.2/√d or uniformity > −0.1 two epochs in a row " +
       "(otherwise a warning)",
   },
-  {
-    key: "precision",
-    flag: "precision",
+  "precision": {
     type: "string",
     default: "fp32",
     choices: PRECISION_NAMES,
     help: "conv/matMul inputs: fp32, or bf16 (needs AVX512_BF16; refused until its kernels exist)",
   },
-  {
-    key: "initFrom",
-    flag: "init-from",
+  "init-from": {
     type: "string",
+    arg: "FILE",
     default: "",
     help: "start from the weights of FILE.safetensors (PyTorch layout, as deno task export writes)",
+    defaultText: "none",
   },
-];
+} as const satisfies FlagTable;
 
-/** Raised for a bad flag; the message names the flag and the valid range. */
-export class FlagError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FlagError";
-  }
+type TrainFlag = keyof typeof TRAIN_FLAGS;
+
+/** `batch-size` → `batchSize`. */
+function keyOf(flag: string): keyof TrainConfig {
+  return flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase()) as keyof TrainConfig;
 }
+
+/** {@linkcode FlagError}, the one flag error of every command (core/flags.ts). */
+export { FlagError };
 
 /** The `--help` text: every flag with its default. */
 export function helpText(): string {
-  const lines = SPECS.map((s) => {
-    const name = s.type === "boolean"
-      ? `--${s.flag}`
-      : `--${s.flag} ${s.choices ? s.choices.join("|") : "N"}`;
-    const def = s.type === "boolean" ? "" : ` (default: ${s.default === "" ? "none" : s.default})`;
-    return `  ${name.padEnd(40)} ${s.help}${def}`;
-  });
-  return ["usage: deno task train [flags]", "", ...lines, `  ${"--help".padEnd(40)} this text`]
-    .join(
-      "\n",
-    );
+  return flagHelp(TRAIN_FLAGS, { usage: "usage: deno task train [flags]", column: 40 });
 }
 
 /** Parses `args`; throws {@linkcode FlagError} on unknown flags and out-of-range values. */
 export function parseTrainArgs(args: string[]): TrainConfig | "help" {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const s of SPECS) options[s.flag] = { type: s.type };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values as never;
-  } catch (e) {
-    throw new FlagError(`${(e as Error).message}\nRun with --help for the list of flags.`);
-  }
-  if (values.help) return "help";
+  const parsed = parseFlags(TRAIN_FLAGS, args);
+  if (parsed === "help") return "help";
   const config: Record<string, unknown> = {};
-  for (const s of SPECS) {
-    const raw = values[s.flag];
-    if (raw === undefined) {
-      config[s.key] = s.default;
-      continue;
-    }
-    if (s.type === "boolean") {
-      config[s.key] = raw;
-      continue;
-    }
-    const text = String(raw);
-    if (s.choices) {
-      if (!s.choices.includes(text)) {
-        throw new FlagError(`--${s.flag} must be one of ${s.choices.join(", ")}; got "${text}"`);
-      }
-      config[s.key] = text;
-    } else if (typeof s.default === "number") {
-      const v = Number(text);
-      const range = `${s.exclusive ? ">" : "≥"} ${s.min}${
-        s.max !== undefined ? ` and < ${s.max}` : ""
-      }`;
-      // Integers in plain decimal only: Number() would also take "0x2" and "1e0".
-      const bad = !Number.isFinite(v) || text.trim() === "" ||
-        (s.integer && !/^\s*\d+\s*$/.test(text)) ||
-        (s.min !== undefined && (s.exclusive ? v <= s.min : v < s.min)) ||
-        (s.max !== undefined && (s.exclusive ? v >= s.max : v > s.max));
-      if (bad) {
-        throw new FlagError(
-          `--${s.flag} must be ${s.integer ? "an integer" : "a number"} ${range}; got "${text}"`,
-        );
-      }
-      config[s.key] = v;
-    } else {
-      config[s.key] = text;
-    }
-  }
-  const given = givenKeys(values);
-  if (given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(String(config.backend))) {
+  for (const [flag, value] of Object.entries(parsed.values)) config[keyOf(flag)] = value;
+  if (
+    parsed.given.has("engine") && BACKENDS_WITHOUT_ENGINES.includes(String(config.backend))
+  ) {
     throw new FlagError(
       `--engine is for --backend gpu; --backend ${config.backend} has no engines`,
     );
@@ -366,21 +274,16 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
   return config as unknown as TrainConfig;
 }
 
-function givenKeys(values: Record<string, unknown>): Set<keyof TrainConfig> {
-  return new Set(SPECS.filter((s) => values[s.flag] !== undefined).map((s) => s.key));
-}
-
 /** The settings that `args` names explicitly (for `--resume`, where defaults must not count). */
 export function givenFlags(args: string[]): Set<keyof TrainConfig> {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const s of SPECS) options[s.flag] = { type: s.type };
-  const { values } = parseArgs({ args, options, strict: true, allowPositionals: false });
-  return givenKeys(values);
+  const parsed = parseFlags(TRAIN_FLAGS, args);
+  return new Set(parsed === "help" ? [] : [...parsed.given].map(keyOf));
 }
 
 /** The command-line spelling of a setting, e.g. `batchSize` → `--batch-size`. */
 export function flagName(key: keyof TrainConfig): string {
-  return `--${SPECS.find((s) => s.key === key)?.flag ?? key}`;
+  const flag = (Object.keys(TRAIN_FLAGS) as TrainFlag[]).find((f) => keyOf(f) === key);
+  return `--${flag ?? key}`;
 }
 
 /** Base learning rate after defaults. */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Rng } from "@simclr/core";
-import { writeCifarFixture } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { RUN_FILES } from "./trainer.ts";
 
@@ -35,32 +35,42 @@ Deno.test("kill -9 mid-run, then --resume continues from the last checkpoint", a
     `--data=${dir}`,
     `--out=${out}`,
   ];
-  const child = train([...common, "--epochs=1000"]);
+  // --max-steps bounds the run instead of a wall clock: on a slow machine the test waits longer,
+  // and a trainer the kill never reaches still ends by itself.
+  const child = train([...common, "--epochs=1000", "--max-steps=400"]);
+  let ended = false;
+  const exited = child.status.then(() => ended = true);
   const ckpt = join(out, RUN_FILES.checkpoint);
   // Wait for a few epochs' checkpoints, then kill at whatever the process is doing.
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
+  while (!await Promise.race([exited, new Promise((r) => setTimeout(() => r(false), 50))])) {
     if (await exists(ckpt) && (await loadCheckpoint(ckpt).catch(() => null))?.meta.step! >= 6) {
       break;
     }
-    await new Promise((r) => setTimeout(r, 50));
   }
-  child.kill("SIGKILL");
+  if (!ended) child.kill("SIGKILL");
   await child.status;
   await child.stderr.cancel();
   const killed = await loadCheckpoint(ckpt);
   assert.ok(killed.meta.step >= 6 && killed.meta.step % 2 === 0, `step ${killed.meta.step}`);
+  assert.ok(killed.meta.step < 400, `the kill came after the trainer ended (${killed.meta.step})`);
 
-  const resumed = train([`--out=${out}`, "--resume", "--max-minutes=0.0001", `--data=${dir}`]);
+  // One more step, then a normal stop with its checkpoint.
+  const resumed = train([
+    `--out=${out}`,
+    "--resume",
+    `--max-steps=${killed.meta.step + 1}`,
+    `--data=${dir}`,
+  ]);
   const status = await resumed.status;
   const stderr = new TextDecoder().decode(await new Response(resumed.stderr).arrayBuffer());
   assert.equal(status.code, 0, stderr);
   assert.match(stderr, new RegExp(`resuming at step ${killed.meta.step}`));
+  assert.match(stderr, /stopped \(max-steps\) at step/);
   // The killed trainer's lock is stale: taken over with a message naming it.
   assert.match(stderr, new RegExp(`took over the lock of .* left by pid ${child.pid} `));
   const after = await loadCheckpoint(ckpt);
   assert.equal(after.meta.step, killed.meta.step + 1);
-  assert.equal(after.meta.reason, "time-budget");
+  assert.equal(after.meta.reason, "max-steps");
   const steps = (await Deno.readTextFile(join(out, RUN_FILES.log))).trim().split("\n")
     .map((l) => JSON.parse(l)).filter((r) => r.type === "step").map((r) => r.step);
   assert.deepEqual(steps, [...Array(after.meta.step).keys()].map((i) => i + 1));
@@ -103,9 +113,17 @@ Deno.test("two trainers on one folder: the second stops at once naming the first
   const dir = await Deno.makeTempDir({ prefix: "simclr-lock-cli-" });
   await writeCifarFixture(dir, { trainPerBatch: 8, test: 16, rng: new Rng(2) });
   const out = join(dir, "run");
-  const first = train([...COMMON, "--epochs=100000", `--data=${dir}`, `--out=${out}`]);
-  const deadline = Date.now() + 60_000;
-  while (!(await exists(join(out, RUN_FILES.log))) && Date.now() < deadline) {
+  // Bounded by --max-steps, not a wall clock; SIGTERM comes long before it.
+  const first = train([
+    ...COMMON,
+    "--epochs=100000",
+    "--max-steps=100000",
+    `--data=${dir}`,
+    `--out=${out}`,
+  ]);
+  let firstEnded = false;
+  first.status.then(() => firstEnded = true);
+  while (!firstEnded && !(await exists(join(out, RUN_FILES.log)))) {
     await new Promise((r) => setTimeout(r, 50));
   }
   const t0 = Date.now();
@@ -148,6 +166,11 @@ Deno.test("--resume: differing fixed flags are refused as a list; a finished run
   assert.match(finished.err, /is finished \(epoch 1 of 1\); nothing to do\. Pass --epochs N/);
   assert.equal(await Deno.readTextFile(join(out, RUN_FILES.summary)), summary);
   assert.deepEqual(await Deno.readFile(join(out, RUN_FILES.checkpoint)), ckpt);
+
+  // --max-steps counts the run's steps: one not past where the run stands is refused.
+  const behind = await finish(train([`--out=${out}`, "--resume", "--epochs=2", "--max-steps=2"]));
+  assert.equal(behind.code, 2, behind.err);
+  assert.match(behind.err, /--max-steps 2 is not past step 2/);
 
   // Extending it, with a lower learning rate: both applied and logged.
   const extended = await finish(

@@ -9,13 +9,14 @@ import { BACKENDS_WITHOUT_ENGINES, flagName, type TrainConfig } from "./config.t
 
 /**
  * Settings a resumed run may change: the learning rate (e.g. lower it after a NaN stop), the
- * epochs (extends the cosine schedule, or a finished run), the time budget, where it runs
+ * epochs (extends the cosine schedule, or a finished run), the time budget and step limit, where it runs
  * (backend, engine, worker threads), how often the kNN monitor runs, and where the data lies.
  */
 export const RESUME_CHANGEABLE: readonly (keyof TrainConfig)[] = [
   "lr",
   "epochs",
   "maxMinutes",
+  "maxSteps",
   "backend",
   "engine",
   "workers",
@@ -36,7 +37,7 @@ const show = (v: unknown) => (v === "" ? '""' : String(v));
 
 /**
  * Merges the flags the user `given` explicitly (values in `flags`) into the `saved` config.
- * Session-only settings (`out`, `resume`, `maxMinutes`, `workers`) always come from the flags.
+ * Session-only settings (`out`, `resume`, `maxMinutes`, `maxSteps`, `workers`) always come from the flags.
  */
 export function planResume(
   saved: TrainConfig,
@@ -48,6 +49,7 @@ export function planResume(
     out: flags.out,
     resume: true,
     maxMinutes: flags.maxMinutes,
+    maxSteps: flags.maxSteps,
     workers: flags.workers,
   };
   const changes: string[] = [], conflicts: string[] = [];

@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
 import { learningRate, Rng } from "@simclr/core";
-import { loadCifar10, writeCifarFixture } from "@simclr/data";
+import { loadCifar10 } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import { loadCheckpoint } from "./checkpoint.ts";
 import { parseTrainArgs, type TrainConfig } from "./config.ts";
 import {

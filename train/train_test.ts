@@ -2,8 +2,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createRefBackend } from "@simclr/backend-ref";
-import { Rng } from "@simclr/core";
-import { type Cifar10, loadCifar10, writeCifarFixture } from "@simclr/data";
+import { MODEL_NAMES, Rng } from "@simclr/core";
+import { type Cifar10, loadCifar10 } from "@simclr/data";
+import { writeCifarFixture } from "../data/cifar_fixture.ts";
 import {
   CheckpointError,
   loadCheckpoint,
@@ -150,7 +151,10 @@ Deno.test("flags: unknown flags and out-of-range values are refused with the val
     [["--backend=ref", "--engine=auto"], /--engine is for --backend gpu; --backend ref/],
     [["--epochs=0"], /--epochs must be an integer ≥ 1/],
     [["--lr=abc"], /--lr must be a number/],
-    [["--model=vgg"], /--model must be one of default, simple, small, resnet18; got "vgg"/],
+    [
+      ["--model=vgg"],
+      new RegExp(`--model must be one of default, ${MODEL_NAMES.join(", ")}; got "vgg"`),
+    ],
     [["--bogus"], /Unknown option '--bogus'/],
   ];
   for (const [args, pattern] of cases) {

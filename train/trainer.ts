@@ -13,6 +13,7 @@ import {
   createModel,
   DEFAULT_OPTIMIZER,
   encodeImages,
+  type EpochRecord,
   featureStd,
   Graph,
   learningRate,
@@ -21,10 +22,14 @@ import {
   Optimizer,
   ProgressBar,
   Rng,
+  RUN_FILES,
+  type RunSummary,
   type SimclrModel,
+  type StepRecord,
   trainStep,
   uniformity,
   writeFileAtomic,
+  writeRunSummary,
 } from "@simclr/core";
 import { AugmentPool, type Cifar10, CIFAR10_MEAN, CIFAR10_STD, makeViews } from "@simclr/data";
 import { knnClassify } from "@simclr/evaluate";
@@ -39,41 +44,8 @@ import { initFromSafetensors } from "./init_from.ts";
 import { resolvedLearningRate, resolvedWeightDecay, type TrainConfig } from "./config.ts";
 import { BudgetMeter, describePlan, plannedLearningRate, type SchedulePlan } from "./schedule.ts";
 
-/** File names inside a run folder. */
-export const RUN_FILES = {
-  checkpoint: "checkpoint.ckpt",
-  log: "log.jsonl",
-  summary: "run.json",
-} as const;
-
-/** A JSONL record of one step. */
-export interface StepRecord {
-  type: "step";
-  step: number;
-  epoch: number;
-  loss: number;
-  lr: number;
-  imagesPerSec: number;
-  time: number;
-}
-
-/** A JSONL record of one epoch, with the collapse and kNN monitors. */
-export interface EpochRecord {
-  type: "epoch";
-  epoch: number;
-  step: number;
-  loss: number;
-  featureStd: number;
-  alignment: number;
-  uniformity: number;
-  knnAccuracy?: number;
-  imagesPerSec: number;
-  time: number;
-  /** The run's id (as in the checkpoint), so `report` can tell a foreign log apart. */
-  runId?: string;
-  /** Set when the monitors crossed the collapse thresholds at this epoch. */
-  collapse?: string[];
-}
+/** File names inside a run folder (the contract lives in core/records.ts). */
+export { RUN_FILES } from "@simclr/core";
 
 /** A JSONL record of the budget-fitted schedule (`--max-minutes`), written once when planned. */
 export interface PlanRecord extends SchedulePlan {
@@ -82,15 +54,11 @@ export interface PlanRecord extends SchedulePlan {
   step: number;
 }
 
-/** What a finished (or stopped) session reports. */
-export interface TrainOutcome {
-  stopped: "done" | "time-budget" | "interrupt" | "collapse";
-  step: number;
-  epoch: number;
-  trainSeconds: number;
-  lastLoss: number;
-  imagesPerSec: number;
-}
+/** What a finished (or stopped) session reports: the end of its `run.json`. */
+export type TrainOutcome = Pick<
+  RunSummary,
+  "stopped" | "step" | "epoch" | "trainSeconds" | "lastLoss" | "imagesPerSec"
+>;
 
 /** Everything {@linkcode runTraining} needs; the CLI builds it. */
 export interface TrainContext {
@@ -328,6 +296,8 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
       // The time budget stays a hard stop, in case the machine slows down after the plan.
       if (step < totalSteps && budgetSeconds > 0 && elapsedSeconds() >= budgetSeconds) {
         stopped = "time-budget";
+      } else if (step < totalSteps && c.maxSteps > 0 && step >= c.maxSteps) {
+        stopped = "max-steps";
       } else if (step < totalSteps && ctx.stopSignal?.requested) {
         stopped = "interrupt";
       }
@@ -475,25 +445,16 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     lastLoss,
     imagesPerSec: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0,
   };
-  await writeFileAtomic(
-    join(c.out, RUN_FILES.summary),
-    new TextEncoder().encode(
-      JSON.stringify(
-        {
-          config: c,
-          engine: ctx.engineDescription,
-          featureDim: model.featureDim,
-          stepsPerEpoch,
-          totalSteps,
-          runId,
-          plan,
-          ...outcome,
-        },
-        null,
-        2,
-      ) + "\n",
-    ),
-  );
+  await writeRunSummary(join(c.out, RUN_FILES.summary), {
+    config: c,
+    engine: ctx.engineDescription,
+    featureDim: model.featureDim,
+    stepsPerEpoch,
+    totalSteps,
+    runId,
+    plan,
+    ...outcome,
+  });
   for (const p of model.params()) g.dispose(p.value);
   for (const b of model.buffers()) g.dispose(b.value);
   return outcome;

@@ -8,12 +8,12 @@ import type {
   AugmentationSample,
   ReportData,
   Results,
-  TrainEpochRecord,
+  TrainEpoch,
   TrainingLog,
-  TrainStepRecord,
+  TrainStep,
   VariantName,
   VariantResult,
-  VerifyRow,
+  VerifyRowView,
 } from "./types.ts";
 import { CIFAR_CLASS_NAMES } from "@simclr/data";
 
@@ -41,7 +41,7 @@ export function syntheticLog(epochs = 8, stepsPerEpoch = 50, seed = 1): Training
   const u = seededUniform(seed);
   const total = epochs * stepsPerEpoch;
   const warmup = Math.max(1, Math.round(total * 0.1));
-  const steps: TrainStepRecord[] = [];
+  const steps: TrainStep[] = [];
   let time = 0;
   for (let s = 0; s < total; s++) {
     const lr = s < warmup
@@ -58,7 +58,7 @@ export function syntheticLog(epochs = 8, stepsPerEpoch = 50, seed = 1): Training
       time,
     });
   }
-  const epochRecords: TrainEpochRecord[] = [];
+  const epochRecords: TrainEpoch[] = [];
   for (let e = 0; e < epochs; e++) {
     const progress = (e + 1) / epochs;
     epochRecords.push({
@@ -165,7 +165,7 @@ export function syntheticResults(points = 5000, seed = 7): Results {
 }
 
 /** Verification rows spanning many decades, one exact zero and one failure. */
-export function syntheticVerify(): VerifyRow[] {
+export function syntheticVerify(): VerifyRowView[] {
   const rows: [string, number[], number, number][] = [
     ["matmul forward", [256, 512], 3e-7, 1e-5],
     ["conv2d forward", [64, 16, 16, 64], 2e-6, 1e-5],
@@ -191,10 +191,10 @@ export function syntheticVerify(): VerifyRow[] {
  * `count` verification rows in three groups, like the full verify harness writes: relDiff spread
  * over decades by a seeded generator, every 7th row an exact zero, and two failures (one NaN).
  */
-export function syntheticVerifyMany(count = 240, seed = 3): VerifyRow[] {
+export function syntheticVerifyMany(count = 240, seed = 3): VerifyRowView[] {
   const u = seededUniform(seed);
   const groups = ["kernels", "small", "resnet18"];
-  const rows = Array.from({ length: count }, (_, i): VerifyRow => {
+  const rows = Array.from({ length: count }, (_, i): VerifyRowView => {
     const tolerance = i < count / 3 ? 1e-5 : 1e-3;
     const relDiff = i % 7 === 0 ? 0 : tolerance * Math.pow(10, -0.3 - 4 * u());
     return {

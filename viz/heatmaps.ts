@@ -6,7 +6,8 @@
  */
 // @ts-types="@types/d3"
 import * as d3 from "d3";
-import type { KMeansResult, ProbeResult } from "./types.ts";
+import type { ClusterScores } from "@simclr/core";
+import type { ProbeView } from "./types.ts";
 import {
   addLabel,
   type ChartOptions,
@@ -175,7 +176,7 @@ export function orderClusters(matchedOrder: number[], clusterCount: number): num
  * the diagonal and are outlined), one column per true class, counts in the cells.
  */
 export function contingencyHeatmap(
-  kmeans: KMeansResult,
+  kmeans: ClusterScores,
   classNames: string[],
   options: ChartOptions & { variantLabel?: string; method?: string } = {},
 ): string {
@@ -210,7 +211,7 @@ export function contingencyHeatmap(
  * colour by the fraction of the true class (row-normalised, so the diagonal is per-class recall).
  */
 export function confusionHeatmap(
-  probe: ProbeResult,
+  probe: ProbeView,
   classNames: string[],
   options: ChartOptions & { variantLabel?: string } = {},
 ): string {

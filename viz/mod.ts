@@ -35,7 +35,6 @@ export { perClassAccuracyChart, type PerClassInput } from "./bars.ts";
 export { verifyChart, type VerifyChartOptions } from "./verify_chart.ts";
 export { augmentationGallery, type GalleryOptions, imageSide, upscaleNearest } from "./gallery.ts";
 export { crc32, encodePng, pngDataUri, toBase64 } from "./png.ts";
-export { trainingLogFromJsonl } from "./log.ts";
 export {
   escapeHtml,
   type Figure,
@@ -45,4 +44,3 @@ export {
   writeTextAtomic,
 } from "./report.ts";
 export { type ChartOptions, formatDuration, formatPercent } from "./svg.ts";
-export { checkWellFormedXml, type XmlSummary } from "./xml.ts";

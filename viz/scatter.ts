@@ -5,7 +5,7 @@
  */
 // @ts-types="@types/d3"
 import * as d3 from "d3";
-import type { Embedding2D, PcaResult, TsneResult } from "./types.ts";
+import type { Embedding2D, PcaView, TsneView } from "./types.ts";
 import { classColor } from "./palette.ts";
 import {
   addLabel,
@@ -130,7 +130,7 @@ export function scatterChart(
 
 /** PCA scatter: axes are the first two principal-component scores with their variance share. */
 export function pcaScatterChart(
-  pca: PcaResult,
+  pca: PcaView,
   classNames: string[],
   options: ScatterOptions & { variantLabel?: string } = {},
 ): string {
@@ -148,7 +148,7 @@ export function pcaScatterChart(
 
 /** t-SNE scatter; the subtitle reports the neighbour preservation of the embedding. */
 export function tsneScatterChart(
-  tsne: TsneResult,
+  tsne: TsneView,
   classNames: string[],
   options: ScatterOptions & { variantLabel?: string } = {},
 ): string {

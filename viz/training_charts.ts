@@ -6,7 +6,7 @@
  */
 // @ts-types="@types/d3"
 import * as d3 from "d3";
-import type { TrainEpochRecord, TrainStepRecord } from "./types.ts";
+import type { TrainEpoch, TrainStep } from "./types.ts";
 import {
   addLabel,
   type ChartOptions,
@@ -65,7 +65,7 @@ function safeExtent(values: number[], pad = 0.05): [number, number] {
  * band for long runs, plus a bias-corrected EMA) and the learning-rate schedule.
  */
 export function trainingCurvesChart(
-  steps: TrainStepRecord[],
+  steps: TrainStep[],
   options: TrainingCurvesOptions = {},
 ): string {
   requireNonEmpty("training log steps", steps);
@@ -122,7 +122,7 @@ export function trainingCurvesChart(
     lossG.append("path").attr("class", "loss-raw")
       .attr(
         "d",
-        d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLoss(s.loss)))(steps),
+        d3.line<TrainStep>().x((s) => round(x(s.step))).y((s) => round(yLoss(s.loss)))(steps),
       )
       .attr("fill", "none").attr("stroke", LOSS_COLOR).attr("stroke-opacity", 0.35)
       .attr("stroke-width", 1);
@@ -188,7 +188,7 @@ export function trainingCurvesChart(
   lrG.append("path").attr("class", "lr-line")
     .attr(
       "d",
-      d3.line<TrainStepRecord>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(lrSteps),
+      d3.line<TrainStep>().x((s) => round(x(s.step))).y((s) => round(yLr(s.lr)))(lrSteps),
     )
     .attr("fill", "none").attr("stroke", LR_COLOR).attr("stroke-width", 2);
   // Two significant digits: with one (d3's default for this step), 0.0012 and 0.001 both read 0.001.
@@ -213,7 +213,7 @@ export function trainingCurvesChart(
 /** Faint vertical lines where a new epoch starts (only when there are few enough to read). */
 function drawEpochBoundaries(
   g: GroupSelection,
-  steps: TrainStepRecord[],
+  steps: TrainStep[],
   x: d3.ScaleLinear<number, number>,
   height: number,
 ): void {
@@ -249,7 +249,7 @@ interface PanelSpec {
  * `1/sqrt(d)` reference, alignment, uniformity, and kNN accuracy (when logged).
  */
 export function collapseMonitorsChart(
-  epochs: TrainEpochRecord[],
+  epochs: TrainEpoch[],
   featureDim: number,
   options: CollapseMonitorsOptions = {},
 ): string {

@@ -5,50 +5,44 @@
  * Conventions: accuracies are fractions in [0, 1] (charts show them as percent); 2-D point sets
  * are flat row-major arrays `[x0, y0, x1, y1, …]`; images are row-major HWC RGB bytes.
  *
+ * The run-folder records themselves (log, `results.json`, verify rows) are core's
+ * (`core/records.ts`); the types here say which part of them each chart draws, so synthetic
+ * fixtures need fill in only that.
+ *
  * @module
  */
+import type {
+  ClusterScores,
+  EpochRecord,
+  KnnRecord,
+  PcaRecord,
+  ProbeRecord,
+  ResultsDocument,
+  ScanFinetuneRecord,
+  ScanRecord,
+  StepRecord,
+  TsneRecord,
+  VerifyRow,
+} from "@simclr/core";
 
-/** One optimizer step of the SimCLR pre-training loop (one line of the training log). */
-export interface TrainStepRecord {
-  /** Global optimizer step, counted from 0 or 1 over the whole run (monotone increasing). */
-  step: number;
-  /** Epoch the step belongs to (0- or 1-based, but consistent with {@link TrainEpochRecord.epoch}). */
-  epoch: number;
-  /** NT-Xent contrastive loss of the batch, in nats. */
-  loss: number;
-  /** Learning rate used for this step (after warm-up / cosine schedule). */
-  lr: number;
-  /** Training throughput measured over this step, in images per second (each image counted once, not per view). */
-  imagesPerSec: number;
-  /** Wall-clock seconds since the start of training when the step finished. */
-  time: number;
-}
+/** One training step, as the loss and learning-rate charts read it from the log. */
+export type TrainStep = Pick<
+  StepRecord,
+  "step" | "epoch" | "loss" | "lr" | "imagesPerSec" | "time"
+>;
 
-/** End-of-epoch summary with the representation-collapse monitors. */
-export interface TrainEpochRecord {
-  /** Epoch number (same numbering as {@link TrainStepRecord.epoch}). */
-  epoch: number;
-  /** Mean NT-Xent loss over the epoch, in nats. */
-  loss: number;
-  /**
-   * Mean over dimensions of the per-dimension standard deviation of L2-normalised features.
-   * Collapse drives it towards 0; a healthy, spread-out representation sits near `1/sqrt(d)`.
-   */
-  featureStd: number;
-  /** Alignment: mean squared Euclidean distance between the normalised features of positive pairs (lower = views agree). */
-  alignment: number;
-  /** Uniformity: `log mean exp(−2‖u−v‖²)` over pairs of normalised features (more negative = more uniform). */
-  uniformity: number;
-  /** Optional kNN accuracy (fraction in [0, 1]) of a quick monitor evaluated at the end of the epoch. */
-  knnAccuracy?: number;
-}
+/** One epoch end, as the collapse-monitor charts read it from the log. */
+export type TrainEpoch = Pick<
+  EpochRecord,
+  "epoch" | "loss" | "featureStd" | "alignment" | "uniformity" | "knnAccuracy"
+>;
 
 /** Everything the training charts need. */
 export interface TrainingLog {
   /** Per-step records, in step order. */
-  steps: TrainStepRecord[];
+  steps: TrainStep[];
   /** Per-epoch records, in epoch order. */
-  epochs: TrainEpochRecord[];
+  epochs: TrainEpoch[];
   /** Dimension `d` of the monitored features; sets the healthy `1/sqrt(d)` featureStd reference. */
   featureDim: number;
 }
@@ -56,64 +50,48 @@ export interface TrainingLog {
 /** The three representations compared in the evaluation. */
 export type VariantName = "simclr" | "raw-pixels" | "random-encoder";
 
-/** Linear-probe (logistic regression on frozen features) results on the test set. */
-export interface ProbeResult {
-  /** Overall test accuracy, fraction in [0, 1]. */
-  testAccuracy: number;
-  /** Test accuracy (recall) for each class, fractions in [0, 1], indexed like {@link Results.classNames}. */
-  perClassAccuracy: number[];
-  /** Confusion counts: `confusion[trueClass][predictedClass]` = number of test images. */
-  confusion: number[][];
-}
+/** The part of a probe record the accuracy table, bars and confusion heatmap draw. */
+export type ProbeView = Pick<ProbeRecord, "testAccuracy" | "perClassAccuracy" | "confusion">;
 
-/** k-nearest-neighbour classifier results on the test set. */
-export interface KnnResult {
-  /** Test accuracy, fraction in [0, 1]. */
-  accuracy: number;
-  /** Optional number of neighbours used (shown in captions when given). */
-  k?: number;
-}
-
-/** k-means clustering of test features, compared with the true classes. */
-export interface KMeansResult {
-  /** Normalised mutual information between clusters and classes, in [0, 1]. */
-  nmi: number;
-  /** Adjusted Rand index between clusters and classes (≤ 1, 0 = chance). */
-  ari: number;
-  /** Clustering accuracy under the best one-to-one (Hungarian) cluster→class matching, in [0, 1]. */
-  accuracy: number;
-  /** Counts: `contingency[cluster][class]` = number of test images of `class` assigned to `cluster`. */
-  contingency: number[][];
-  /**
-   * Hungarian order of clusters: `matchedOrder[c]` is the cluster matched to class `c`. When there
-   * are more clusters than classes the unmatched clusters may follow (or are appended in index order).
-   */
-  matchedOrder: number[];
-}
-
-/** SCAN clustering of test features: the same scores as k-means, plus what SCAN adds. */
-export interface ScanResult extends KMeansResult {
-  /** Neighbours per train image SCAN trained with. */
-  k?: number;
-  /** `neighbourPurity[j]`: share of the `j + 1` nearest train neighbours with the same class. */
-  neighbourPurity?: number[];
-  /** Test scores of the chosen head of each head seed (the top-level scores are the first's). */
-  seeds?: { seed: number; accuracy: number; nmi: number; ari: number }[];
-  /** Per cluster, indices of the test images it is most confident about. */
-  topImages?: number[][];
-  /** Scores after SCAN's self-labelling step, when it ran. */
-  selfLabel?: { accuracy: number; nmi: number; ari: number };
-  /** Scores with the encoder fine-tuned end to end (SCAN's second step), when it ran. */
-  finetune?: {
-    accuracy: number;
-    nmi: number;
-    ari: number;
-    /** Epochs of fine-tuning (fractional when the time budget stopped one part-way). */
-    epochs?: number;
-    /** Self-labelling on the fine-tuned encoder's features, when it ran. */
-    selfLabel?: { accuracy: number; nmi: number; ari: number };
+/** The part of a SCAN record the report draws: the scores, and what SCAN adds when present. */
+export type ScanView =
+  & ClusterScores
+  & Partial<Pick<ScanRecord, "k" | "neighbourPurity" | "seeds" | "topImages">>
+  & {
+    selfLabel?: Pick<ClusterScores, "accuracy" | "nmi" | "ari">;
+    /** The row of the encoder fine-tuned by the SCAN loss (SCAN's second step), when it ran. */
+    finetune?: ScanFinetuneView;
   };
+
+/** The part of a `scan.finetune` record (core's `ScanFinetuneRecord`) the report draws. */
+export type ScanFinetuneView =
+  & Pick<ScanFinetuneRecord, "accuracy" | "nmi" | "ari">
+  & Partial<Pick<ScanFinetuneRecord, "epochs">>
+  & { selfLabel?: Pick<ClusterScores, "accuracy" | "nmi" | "ari"> };
+
+/** One representation as the report draws it: a `VariantRecord` (core) or a part of one. */
+export interface VariantResult {
+  /**
+   * Which representation these results describe: one of {@link VariantName} (other names are
+   * drawn too, in grey, under their own name).
+   */
+  name: VariantName | (string & Record<never, never>);
+  probe: ProbeView;
+  knn: Pick<KnnRecord, "accuracy"> & Partial<Pick<KnnRecord, "k">>;
+  kmeans?: ClusterScores;
+  scan?: ScanView;
+  pca?: PcaView;
+  tsne?: TsneView;
 }
+
+/** The evaluation as the report draws it: the class names and the representations of a `ResultsDocument`. */
+export interface Results {
+  classNames: ResultsDocument["classNames"];
+  variants: VariantResult[];
+}
+
+/** A verify row as the verify chart draws it (core's `VerifyRow`; the group may be left out). */
+export type VerifyRowView = Omit<VerifyRow, "group"> & Partial<Pick<VerifyRow, "group">>;
 
 /** One row of the SCAN cluster image grid. */
 export interface ClusterImages {
@@ -135,64 +113,11 @@ export interface Embedding2D {
   labels: ArrayLike<number>;
 }
 
-/** PCA projection of test features onto the first two principal components. */
-export interface PcaResult extends Embedding2D {
-  /** Fraction of total variance explained by each principal component, largest first. */
-  explainedRatio: number[];
-}
+/** A PCA projection as the scatter draws it: points of any array type. */
+export type PcaView = Embedding2D & Pick<PcaRecord, "explainedRatio">;
 
-/** t-SNE embedding of (a subset of) the test features. */
-export interface TsneResult extends Embedding2D {
-  /** Fraction of each point's k nearest neighbours in feature space kept among its k nearest in the embedding, in [0, 1]. */
-  neighbourPreservation: number;
-}
-
-/** All evaluation results of one representation. */
-export interface VariantResult {
-  /**
-   * Which representation these results describe: one of {@link VariantName} (other names are
-   * drawn too, in grey, under their own name).
-   */
-  name: VariantName | (string & Record<never, never>);
-  /** Linear-probe results. */
-  probe: ProbeResult;
-  /** kNN results. */
-  knn: KnnResult;
-  /** k-means results (omitted when not computed). */
-  kmeans?: KMeansResult;
-  /** SCAN clustering results (omitted when not computed). */
-  scan?: ScanResult;
-  /** PCA projection (omitted when not computed). */
-  pca?: PcaResult;
-  /** t-SNE embedding (omitted when not computed). */
-  tsne?: TsneResult;
-}
-
-/** The evaluation output: one entry per representation plus the class names. */
-export interface Results {
-  /** Class names, indexed by label (ten for CIFAR-10). */
-  classNames: string[];
-  /** One entry per evaluated representation, usually simclr, raw-pixels and random-encoder. */
-  variants: VariantResult[];
-}
-
-/** One row of the backend verification (GPU backend vs reference backend on the same inputs). */
-export interface VerifyRow {
-  /** Optional group (e.g. `kernels` or a model name); the compact verify chart groups by it. */
-  group?: string;
-  /** What was compared, e.g. `"conv2d forward"` or `"layer1.conv.weight grad"`. */
-  name: string;
-  /** Shape of the compared tensor. */
-  shape: number[];
-  /** Largest absolute element-wise difference. */
-  maxAbsDiff: number;
-  /** Relative difference (as defined by the verifier, e.g. ‖a−b‖ / ‖b‖). */
-  relDiff: number;
-  /** Largest relative difference accepted. */
-  tolerance: number;
-  /** Whether the verifier judged the row a pass. */
-  ok: boolean;
-}
+/** A t-SNE embedding as the scatter draws it: points of any array type. */
+export type TsneView = Embedding2D & Pick<TsneRecord, "neighbourPreservation">;
 
 /** One augmentation example: an original image and the two random views made from it. */
 export interface AugmentationSample {
@@ -215,7 +140,7 @@ export interface ReportData {
   /** Evaluation results for the headline table and the evaluation charts. */
   results?: Results;
   /** Backend verification rows. */
-  verify?: VerifyRow[];
+  verify?: VerifyRowView[];
   /** Augmentation examples. */
   gallery?: AugmentationSample[];
   /** SCAN's most confident test images per cluster (SimCLR features). */

@@ -10,7 +10,7 @@
  */
 // @ts-types="@types/d3"
 import * as d3 from "d3";
-import type { VerifyRow } from "./types.ts";
+import type { VerifyRowView } from "./types.ts";
 import { STATUS_COLORS } from "./palette.ts";
 import {
   addLabel,
@@ -46,7 +46,7 @@ interface LogAxis {
 }
 
 /** Whole-decade log domain covering every positive relDiff and tolerance, ≤ 8 labelled ticks. */
-function logAxis(rows: VerifyRow[], floor: number | undefined): LogAxis {
+function logAxis(rows: VerifyRowView[], floor: number | undefined): LogAxis {
   const positive = rows.flatMap((r) => [r.relDiff, r.tolerance])
     .filter((v) => Number.isFinite(v) && v > 0);
   const lo = floor ?? Math.pow(10, Math.floor(Math.log10(d3.min(positive)!)) - 1);
@@ -57,20 +57,20 @@ function logAxis(rows: VerifyRow[], floor: number | undefined): LogAxis {
 }
 
 /** Where a relDiff is drawn: exact zero at the floor, NaN and ∞ at the top end. */
-function plotted(row: VerifyRow, axis: LogAxis): number {
+function plotted(row: VerifyRowView, axis: LogAxis): number {
   if (Number.isNaN(row.relDiff) || row.relDiff === Infinity) return axis.hi;
   return Math.max(row.relDiff, axis.lo);
 }
 
 /** " (= 0)", " (NaN)" or " (∞)" for values pinned to an axis end, else "". */
-function pinnedNote(row: VerifyRow): string {
+function pinnedNote(row: VerifyRowView): string {
   if (row.relDiff === 0) return " (= 0)";
   if (Number.isNaN(row.relDiff)) return " (NaN)";
   if (!Number.isFinite(row.relDiff)) return " (∞)";
   return "";
 }
 
-function rowTitle(row: VerifyRow): string {
+function rowTitle(row: VerifyRowView): string {
   return `${row.group ? `${row.group}: ` : ""}${row.name} [${row.shape?.join("×") ?? ""}]: ` +
     `relDiff ${row.relDiff}, maxAbsDiff ${row.maxAbsDiff}, tolerance ${row.tolerance}, ` +
     (row.ok ? "OK" : "NOT OK");
@@ -81,7 +81,7 @@ function rowTitle(row: VerifyRow): string {
  * (`.value`, or a bar `.bar` in the bar layout) and a tolerance mark (`line.tolerance`), inside a
  * `g.verify-row` with class `ok` or `fail`.
  */
-export function verifyChart(rows: VerifyRow[], options: VerifyChartOptions = {}): string {
+export function verifyChart(rows: VerifyRowView[], options: VerifyChartOptions = {}): string {
   requireNonEmpty("verify rows", rows);
   rows.forEach((r, i) => {
     if (typeof r.name !== "string") throw new TypeError(`viz: verify[${i}].name must be a string`);
@@ -116,7 +116,7 @@ function drawStatusLegend(svg: SvgSelection, x: number): void {
   );
 }
 
-function barLayout(rows: VerifyRow[], axis: LogAxis, title: string, width: number): string {
+function barLayout(rows: VerifyRowView[], axis: LogAxis, title: string, width: number): string {
   const rowHeight = 24;
   // Names that already carry their shapes (e.g. "conv2d [2,9,9,3]*[3,3,3,5]") are shown as given.
   const labels = rows.map((r) =>
@@ -186,7 +186,7 @@ function barLayout(rows: VerifyRow[], axis: LogAxis, title: string, width: numbe
 }
 
 /** Contiguous runs of the same `group`, in row order. */
-function groupRuns(rows: VerifyRow[]): { name: string; start: number; end: number }[] {
+function groupRuns(rows: VerifyRowView[]): { name: string; start: number; end: number }[] {
   const runs: { name: string; start: number; end: number }[] = [];
   rows.forEach((row, i) => {
     const name = row.group ?? "";
@@ -197,7 +197,7 @@ function groupRuns(rows: VerifyRow[]): { name: string; start: number; end: numbe
   return runs;
 }
 
-function stripLayout(rows: VerifyRow[], axis: LogAxis, title: string, width: number): string {
+function stripLayout(rows: VerifyRowView[], axis: LogAxis, title: string, width: number): string {
   const failures = rows.filter((r) => !r.ok);
   const listed = failures.slice(0, 8);
   const margin = { left: 64, right: 16, top: 70, bottom: 76 };
