@@ -72,9 +72,15 @@ Deno.test("train → evaluate → report on a fixture writes results.json and re
     "--head-epochs=2",
     "--views=1",
     "--seeds=0,1",
+    "--self-label",
+    "--finetune",
+    "--finetune-epochs=2",
+    "--finetune-batch=50",
   ]);
   assert.equal(cluster.code, 0, cluster.out);
   assert.match(cluster.out, /simclr SCAN \(k=5, 2 epochs\)\s+[\d.]+%/);
+  assert.match(cluster.out, /simclr SCAN fine-tuned \(2\.0 ep\.\)\s+[\d.]+%/);
+  assert.match(cluster.out, /simclr SCAN fine-tuned \+ self-label\s+[\d.]+%/);
   const clustered = JSON.parse(await Deno.readTextFile(join(out, "results.json")));
   assert.deepEqual(clustered.variants.map((v: { name: string }) => v.name), [
     "simclr",
@@ -88,6 +94,15 @@ Deno.test("train → evaluate → report on a fixture writes results.json and re
   assert.equal(scan.neighbourPurity.length, 50);
   assert.equal(scan.topImages.flat().length, 20);
   assert.equal(clustered.variants[1].scan, undefined);
+  // The fine-tuned row beside the frozen one: 100 train images, 50 anchors a step, 2 epochs.
+  const ft = scan.finetune;
+  assert.equal(ft.steps, 4);
+  assert.equal(ft.epochs, 2);
+  assert.equal(ft.lr, 1e-4);
+  assert.equal(ft.heads, 2);
+  assert.equal(ft.contingency.flat().reduce((a: number, b: number) => a + b, 0), 20);
+  assert.ok(ft.accuracy > 0 && ft.accuracy <= 1 && ft.nmi >= 0 && ft.nmi <= 1);
+  assert.equal(ft.selfLabel.contingency.flat().reduce((a: number, b: number) => a + b, 0), 20);
 
   const report = await run("./report.ts", [`--run=${out}`]);
   assert.equal(report.code, 0, report.out);
@@ -95,6 +110,7 @@ Deno.test("train → evaluate → report on a fixture writes results.json and re
     checkWellFormedXml(await Deno.readTextFile(join(out, svg)));
   }
   const html = await Deno.readTextFile(join(out, "report.html"));
+  assert.match(html, /SimCLR, encoder fine-tuned \(2\.0 epochs\)/);
   checkWellFormedXml(await Deno.readTextFile(join(out, "tsne-simclr.svg")));
   assert.match(html, /SimCLR/);
   assert.match(html, /<svg/);
@@ -114,6 +130,12 @@ Deno.test("evaluate and report refuse bad input with the flag or file named", as
   const badWeight = await run("./evaluate.ts", ["--run=x", "--entropy-weight=-1"]);
   assert.equal(badWeight.code, 2);
   assert.match(badWeight.out, /--entropy-weight must be a number ≥ 0; got "-1"/);
+  const loneFinetune = await run("./evaluate.ts", ["--run=x", "--finetune"]);
+  assert.equal(loneFinetune.code, 2);
+  assert.match(loneFinetune.out, /--finetune is SCAN's second step; give --cluster/);
+  const badLr = await run("./evaluate.ts", ["--run=x", "--cluster-only", "--finetune-lr=0"]);
+  assert.equal(badLr.code, 2);
+  assert.match(badLr.out, /--finetune-lr must be a number > 0; got "0"/);
   const missing = await run("./evaluate.ts", ["--checkpoint=/nonexistent/c.ckpt"]);
   assert.equal(missing.code, 1);
   assert.match(missing.out, /\/nonexistent\/c\.ckpt: no such checkpoint/);

@@ -4,9 +4,23 @@
  *
  * @module
  */
-import { ProgressBar } from "@simclr/core";
-import { type AugmentConfig, makeViews } from "@simclr/data";
-import type { RepresentationResult } from "@simclr/evaluate";
+import { ProgressBar, type SimclrModel } from "@simclr/core";
+import {
+  type AugmentConfig,
+  AugmentPool,
+  CIFAR10_MEAN,
+  CIFAR10_STD,
+  defaultWorkerCount,
+  makeViews,
+} from "@simclr/data";
+import {
+  finetuneAndScore,
+  type FinetuneAndScoreOptions,
+  type ImageSplit,
+  type RepresentationResult,
+  type ScanFinetuneResult,
+  type ScanFit,
+} from "@simclr/evaluate";
 
 /** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
 export function printScan(results: RepresentationResult[], classNames: string[]): void {
@@ -27,6 +41,13 @@ export function printScan(results: RepresentationResult[], classNames: string[])
     row(`${r.name} k-means`, r.kmeans);
     if (r.scan) row(`${r.name} SCAN (k=${r.scan.k}, ${r.scan.epochs} epochs)`, r.scan);
     if (r.scan?.selfLabel) row(`${r.name} SCAN + self-label`, r.scan.selfLabel);
+    const ft = r.scan?.finetune;
+    if (ft) {
+      row(`${r.name} SCAN fine-tuned (${ft.epochs.toFixed(1)} ep.)`, ft);
+      if (ft.selfLabel) row(`${r.name} SCAN fine-tuned + self-label`, ft.selfLabel);
+      const note = ft.selfLabelSkipped ?? ft.selfLabel?.note;
+      if (note) console.log(`${r.name}: self-labelling after fine-tuning ${note}`);
+    }
   }
   for (const r of results) {
     const s = r.scan;
@@ -88,4 +109,47 @@ export function augmentedTrainImages(
   }
   bar.finish();
   return out;
+}
+
+/**
+ * The trainer's augmentation pipeline (an {@linkcode AugmentPool} of workers) as SCAN
+ * fine-tuning's `augment`: one normalised view per index (the pool's first view of each).
+ */
+export async function poolAugment(
+  images: Uint8Array,
+  config: Partial<AugmentConfig>,
+): Promise<
+  { augment: (indices: Int32Array, seed: number) => Promise<Float32Array>; close(): void }
+> {
+  const pool = await AugmentPool.create({ images, config, workers: defaultWorkerCount() });
+  return {
+    augment: async (indices, seed) => (await pool.prefetch(indices, seed)).view1,
+    close: () => pool.close(),
+  };
+}
+
+/**
+ * SCAN's second step on a loaded encoder: encoder and heads trained end to end, from the frozen
+ * heads `start`, on the trainer's augmentations of the train images (crop scale `[cropScale, 1]`),
+ * then scored on test. The model is disposed at the end, also when fine-tuning fails.
+ */
+export async function finetuneEncoder(
+  model: SimclrModel,
+  start: { fit: ScanFit; neighbours: Int32Array; k: number },
+  train: ImageSplit,
+  test: ImageSplit,
+  cropScale: number,
+  options: Omit<FinetuneAndScoreOptions, "augment" | "normalization">,
+): Promise<ScanFinetuneResult> {
+  const pool = await poolAugment(train.images, { cropScale: [cropScale, 1] });
+  try {
+    return await finetuneAndScore(model, start.fit, train, test, start.neighbours, start.k, {
+      ...options,
+      augment: pool.augment,
+      normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
+    });
+  } finally {
+    pool.close();
+    model.dispose();
+  }
 }

@@ -5,7 +5,8 @@
  *
  * `results.json` is core's `ResultsDocument` (core/records.ts): the checkpoint, its hash and run id,
  * the class names, and per representation (`simclr`, `raw-pixels`, `random-encoder`) the probe,
- * kNN, k-means, and optionally PCA, t-SNE and SCAN.
+ * kNN, k-means, and optionally PCA, t-SNE and SCAN (with `scan.finetune`, evaluate/scan_finetune.ts's
+ * `ScanFinetuneResult`, when `--finetune` ran).
  * `deno task cluster` (this program with `--cluster-only`) adds `scan` to the variants of an
  * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
  * Accuracies are fractions in [0, 1].
@@ -33,6 +34,7 @@ import {
   type LabelledFeatures,
   pixelFeatures,
   type RepresentationResult,
+  type ScanFit,
   scanRepresentation,
 } from "@simclr/evaluate";
 import {
@@ -49,7 +51,7 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
-import { augmentedTrainImages, printScan } from "./cluster_helpers.ts";
+import { augmentedTrainImages, finetuneEncoder, printScan } from "./cluster_helpers.ts";
 
 /** The flags of `deno task evaluate` (and `deno task cluster`). */
 const EVALUATE_FLAGS = {
@@ -153,12 +155,41 @@ const EVALUATE_FLAGS = {
     type: "boolean",
     help: "SCAN: then self-label (threshold 0.99, augmented views; needs --views ≥ 1)",
   },
+  finetune: {
+    type: "boolean",
+    help: "SCAN: then fine-tune the encoder and the heads end to end on augmented views of each " +
+      "image and a mined neighbour (SimCLR features only), starting from the frozen heads; " +
+      "scored beside them (results.json scan.finetune)",
+  },
+  "finetune-epochs": {
+    type: "int",
+    default: 10,
+    min: 1,
+    help: "SCAN fine-tuning: epochs over the train set (--max-minutes may stop it earlier)",
+  },
+  "finetune-lr": {
+    type: "number",
+    arg: "LR",
+    default: 1e-4,
+    defaultText: "1e-4",
+    min: 0,
+    exclusive: true,
+    help: "SCAN fine-tuning: Adam learning rate of encoder and heads (as SCAN)",
+  },
+  "finetune-batch": {
+    type: "int",
+    default: 128,
+    min: 1,
+    help: "SCAN fine-tuning: anchors per step, each with one neighbour",
+  },
   "max-minutes": {
     type: "number",
     arg: "M",
     default: 0,
     min: 0,
-    help: "SCAN: stop training heads when the command has run M minutes (0 = none)",
+    help: "SCAN: stop training heads when the command has run M minutes (0 = none); with " +
+      "--finetune, 20% of the time goes to the frozen heads, the rest to fine-tuning, keeping " +
+      "back what re-encoding the images takes",
   },
 } as const;
 
@@ -169,6 +200,11 @@ function parseEvaluateFlags(args: string[]) {
     check: (v, given) => {
       if (v["self-label"] && v.views === 0) {
         throw new FlagError("--self-label trains on augmented views; give --views 1 or more");
+      }
+      if (v.finetune && !v.cluster && !v["cluster-only"]) {
+        throw new FlagError(
+          "--finetune is SCAN's second step; give --cluster, or use deno task cluster",
+        );
       }
       if (!v.run === !v.checkpoint) {
         throw new FlagError("give exactly one of --run DIR or --checkpoint FILE");
@@ -203,6 +239,10 @@ function parseEvaluateFlags(args: string[]) {
     seeds: v.seeds,
     entropyWeight: v["entropy-weight"],
     maxMinutes: v["max-minutes"],
+    finetune: v.finetune,
+    finetuneEpochs: v["finetune-epochs"],
+    finetuneLr: v["finetune-lr"],
+    finetuneBatch: v["finetune-batch"],
   };
 }
 
@@ -356,6 +396,7 @@ async function main(): Promise<number> {
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
   const results: RepresentationResult[] = [];
+  let finetuneFailure: string | undefined;
   const scan = async (
     train: LabelledFeatures,
     test: LabelledFeatures,
@@ -369,7 +410,10 @@ async function main(): Promise<number> {
       ? undefined
       : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
     const views = await variants[index].views();
-    return scanRepresentation(train, test, dim, {
+    // Fine-tuning needs an encoder: the trained one, not the pixels or the random baseline.
+    const finetune = flags.finetune && name === "simclr";
+    let start: { fit: ScanFit; neighbours: Int32Array; k: number } | undefined;
+    const result = await scanRepresentation(train, test, dim, {
       backend: chosen.backend,
       views,
       hidden: flags.hidden,
@@ -379,9 +423,45 @@ async function main(): Promise<number> {
       epochs: flags.headEpochs,
       seeds: flags.seeds,
       entropyWeight: flags.entropyWeight,
-      deadline,
+      deadline: finetune && deadline !== undefined
+        ? performance.now() + 0.2 * (deadline - performance.now())
+        : deadline,
       onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+      onFit: (fit, neighbours, k) => (start = { fit, neighbours, k }),
     });
+    if (finetune) {
+      // A failed fine-tuning (a NaN loss) keeps what was measured so far: results.json is still
+      // written, and the command then exits 1 with the reason.
+      try {
+        const model = createModel(g, config.model, {
+          seed: config.seed,
+          width: config.width || undefined,
+        });
+        loadWeights(g, model, ckpt, ckptPath);
+        result.finetune = await finetuneEncoder(
+          model,
+          start!,
+          { images: data.train.images.subarray(0, nTrain * 3072), labels: train.labels, n: nTrain },
+          { images: data.test.images.subarray(0, nTest * 3072), labels: test.labels, n: nTest },
+          config.cropScale ?? 0.08,
+          {
+            epochs: flags.finetuneEpochs,
+            batchSize: flags.finetuneBatch,
+            lr: flags.finetuneLr,
+            entropyWeight: flags.entropyWeight,
+            seed: flags.seeds[0],
+            deadline,
+            selfLabel: flags.selfLabel,
+            viewImages: flags.selfLabel ? trainViews() : [],
+            onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+          },
+        );
+      } catch (e) {
+        finetuneFailure = (e as Error).message;
+        console.error(`\n${name}: SCAN fine-tuning failed: ${finetuneFailure}`);
+      }
+    }
+    return result;
   };
   for (const [index, v] of variants.entries()) {
     const f = await v.get();
@@ -493,6 +573,12 @@ async function main(): Promise<number> {
     );
   }
   console.log(`wrote ${outPath} (${(seconds / 60).toFixed(1)} min)`);
+  if (finetuneFailure) {
+    console.error(
+      `evaluate: SCAN fine-tuning failed (results.json has the rest): ${finetuneFailure}`,
+    );
+    return 1;
+  }
   return 0;
 }
 

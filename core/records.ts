@@ -203,6 +203,19 @@ export interface ScanRecord extends ClusterScores {
   topImages: number[][];
   /** Scores after SCAN's self-labelling step, when it ran. */
   selfLabel?: ClusterScores;
+  /** SCAN with the encoder fine-tuned end to end from the frozen heads, when it ran. */
+  finetune?: ScanFinetuneRecord;
+}
+
+/**
+ * SCAN's second step (`scan.finetune`): the fields every reader relies on. evaluate's
+ * `ScanFinetuneResult` (evaluate/scan_finetune.ts) is the full record written, and extends this.
+ */
+export interface ScanFinetuneRecord extends ClusterScores {
+  /** Epochs of fine-tuning (fractional when the time budget stopped one part-way). */
+  epochs: number;
+  /** Scores after self-labelling on the fine-tuned encoder's features, when it ran. */
+  selfLabel?: ClusterScores;
 }
 
 /** Experiment 2: PCA fitted on train, test projected onto the first two components. */

@@ -205,6 +205,15 @@ export function parseResults(value: unknown, file: string = RUN_FILES.results): 
       if (scan.selfLabel !== undefined) {
         r.clusterScores(r.object(scan.selfLabel, `${at}scan.selfLabel`), `${at}scan.selfLabel.`);
       }
+      if (scan.finetune !== undefined) {
+        const ft = r.object(scan.finetune, `${at}scan.finetune`);
+        r.clusterScores(ft, `${at}scan.finetune.`);
+        r.number(ft, "epochs", `${at}scan.finetune.`);
+        if (ft.selfLabel !== undefined) {
+          const sl = r.object(ft.selfLabel, `${at}scan.finetune.selfLabel`);
+          r.clusterScores(sl, `${at}scan.finetune.selfLabel.`);
+        }
+      }
     }
     if (v.pca !== undefined) {
       const pca = r.object(v.pca, `${at}pca`);

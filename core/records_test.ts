@@ -159,6 +159,7 @@ function results(): Omit<ResultsDocument, "version"> {
           neighbourPurity: [0.9, 0.8],
           seeds: [{ seed: 0, ...scores }],
           topImages: [[1, 2], [3]],
+          finetune: { ...scores, epochs: 2.5, selfLabel: scores },
         },
       },
       variant("raw-pixels"),
@@ -202,6 +203,13 @@ Deno.test("results.json: the error names the file and the first bad field", () =
   assert.throws(
     bad((r) => (r.variants as { scan: { topImages: unknown } }[])[0].scan.topImages = [1]),
     /field "variants\[0\]\.scan\.topImages" is missing or malformed \(expected a matrix\)/,
+  );
+  assert.throws(
+    bad((r) =>
+      delete (r.variants as { scan: { finetune: { epochs?: number } } }[])[0].scan.finetune
+        .epochs
+    ),
+    /field "variants\[0\]\.scan\.finetune\.epochs" is missing or malformed \(expected a number\)/,
   );
   assert.throws(bad((r) => r.variants = []), /field "variants" .*a non-empty list/);
   assert.throws(bad((r) => delete r.checkpoint), /field "checkpoint" .*a string/);

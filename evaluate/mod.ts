@@ -29,3 +29,4 @@ export * from "./protocol.ts";
 export * from "./scan.ts";
 export * from "./scan_heads.ts";
 export * from "./scan_neighbours.ts";
+export * from "./scan_finetune.ts";

@@ -9,14 +9,15 @@
  *
  * This file runs the whole method on one representation ({@linkcode scanRepresentation}):
  * neighbour mining is in `scan_neighbours.ts`, the heads and the self-labelling step in
- * `scan_heads.ts`. The encoder stays frozen: the paper's optional fine-tuning of the backbone is
- * not implemented.
+ * `scan_heads.ts`. The encoder stays frozen here; `scan_finetune.ts` fine-tunes it end to end
+ * (the paper's SCAN step), starting from the heads trained here ({@linkcode ScanRepresentationOptions.onFit}).
  *
  * @module
  */
 import type { Labels } from "./features.ts";
 import { type ClusterScores, scoreClusters } from "./metrics.ts";
 import { mineNeighbours, neighbourPurity } from "./scan_neighbours.ts";
+import type { ScanFinetuneResult } from "./scan_finetune.ts";
 import {
   type ClusterPrediction,
   type HeadLoss,
@@ -61,6 +62,8 @@ export interface ScanResult extends ClusterScores {
     /** Test scores per head seed. */
     seeds: { seed: number; nmi: number; ari: number; accuracy: number }[];
   };
+  /** SCAN with the encoder fine-tuned end to end from the first seed's heads (when run). */
+  finetune?: ScanFinetuneResult;
 }
 
 /** Options of {@linkcode scanRepresentation}. */
@@ -81,6 +84,8 @@ export interface ScanRepresentationOptions extends Omit<ScanOptions, "seed" | "o
   readonly selfLabelEpochs?: number;
   /** Progress: a stage name and the fraction done. */
   readonly onStage?: (stage: string, fraction: number) => void;
+  /** Given the first seed's heads and the mined neighbours (`[n, k]`), e.g. to fine-tune from. */
+  readonly onFit?: (fit: ScanFit, neighbours: Int32Array, k: number) => void;
 }
 
 /**
@@ -140,6 +145,7 @@ export async function scanRepresentation(
       accuracy: scores.accuracy,
       loss: fit.heads[fit.best].loss,
     });
+    if (!first) options.onFit?.(fit, neighbours, k);
     first ??= { fit, prediction, scores };
     if (options.selfLabel) {
       const refined = await selfLabel(fit, train.x, train.n, {

@@ -102,6 +102,8 @@ export interface ScanFit {
   readonly std: Float64Array;
   /** The chosen head's layers, input first, with a ReLU between consecutive ones. */
   readonly layers: HeadLayer[];
+  /** Every head's layers (`allLayers[best]` is `layers`), to start the encoder fine-tuning. */
+  readonly allLayers: HeadLayer[][];
   /** Index of the chosen head. */
   readonly best: number;
   /** Every head's loss over the last epoch. */
@@ -245,22 +247,27 @@ export async function trainScanHeads(
     }));
     let best = 0;
     for (let h = 1; h < heads; h++) if (headLosses[h].loss < headLosses[best].loss) best = h;
-    const layers: HeadLayer[] = [];
-    for (const layer of heads_[best]) {
-      const [nIn, nOut] = layer.weight.value.shape;
-      layers.push({
-        weight: await layer.weight.value.read(),
-        bias: await layer.bias!.value.read(),
-        nIn,
-        nOut,
-      });
+    const allLayers: HeadLayer[][] = [];
+    for (const head of heads_) {
+      const layers: HeadLayer[] = [];
+      for (const layer of head) {
+        const [nIn, nOut] = layer.weight.value.shape;
+        layers.push({
+          weight: await layer.weight.value.read(),
+          bias: await layer.bias!.value.read(),
+          nIn,
+          nOut,
+        });
+      }
+      allLayers.push(layers);
     }
     return {
       dim,
       clusters,
       mean: standardizer.mean,
       std: standardizer.std,
-      layers,
+      layers: allLayers[best],
+      allLayers,
       best,
       heads: headLosses,
       epochs: epochsDone,

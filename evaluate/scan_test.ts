@@ -173,12 +173,14 @@ Deno.test("self-labelling keeps the clusters of separated blobs and trains on co
 
 /** A linear head of zeros: every row gets probability 1/4 for each cluster. */
 function trainFitStub(d: number) {
+  const layers = [{ weight: new Float32Array(d * 4), bias: new Float32Array(4), nIn: d, nOut: 4 }];
   return {
     dim: d,
     clusters: 4,
     mean: new Float64Array(d),
     std: new Float64Array(d).fill(1),
-    layers: [{ weight: new Float32Array(d * 4), bias: new Float32Array(4), nIn: d, nOut: 4 }],
+    layers,
+    allLayers: [layers],
     best: 0,
     heads: [],
     epochs: 0,

@@ -332,15 +332,26 @@ function clusteringTable(variants: VariantResult[]): string {
         spread(seeds.map((s) => s.nmi), (x) => x.toFixed(3))
       } (${seeds.length} seeds)</td>`
       : "<td>–</td>";
-    return `<tr><th scope="row"><span class="swatch" style="background:${
-      variantColor(v.name)
-    }"></span>${escapeHtml(variantLabel(v.name))}</th>${cells(v.kmeans)}${cells(v.scan)}${
-      selfLabelled ? cells(v.scan?.selfLabel) : ""
-    }${spreadCell}</tr>`;
+    const swatch = `<span class="swatch" style="background:${variantColor(v.name)}"></span>`;
+    const ft = v.scan?.finetune;
+    // SCAN's second step: the same heads with the encoder trained too; k-means is not re-run.
+    const finetuned = ft
+      ? `<tr class="finetuned"><th scope="row">${swatch}${
+        escapeHtml(variantLabel(v.name))
+      }, encoder fine-tuned${
+        ft.epochs === undefined ? "" : ` (${ft.epochs.toFixed(1)} epochs)`
+      }</th>${cells()}${cells(ft)}${selfLabelled ? cells(ft.selfLabel) : ""}<td>–</td></tr>`
+      : "";
+    return `<tr><th scope="row">${swatch}${escapeHtml(variantLabel(v.name))}</th>${
+      cells(v.kmeans)
+    }${cells(v.scan)}${selfLabelled ? cells(v.scan?.selfLabel) : ""}${spreadCell}</tr>${finetuned}`;
   });
+  const finetuned = variants.some((v) => v.scan?.finetune);
   return `<table class="numbers clustering"><caption>Clustering of the test set: k-means vs SCAN${
     selfLabelled ? " vs SCAN + self-labelling" : " (self-labelling not run)"
-  }, on frozen features</caption><thead><tr><th scope="col">Representation</th><th scope="col">k-means ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>${
+  }, on frozen features${
+    finetuned ? " and with the encoder fine-tuned by the SCAN loss (SCAN's full method)" : ""
+  }</caption><thead><tr><th scope="col">Representation</th><th scope="col">k-means ACC</th><th scope="col">NMI</th><th scope="col">ARI</th><th scope="col">SCAN ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>${
     selfLabelled
       ? '<th scope="col">+ self-label ACC</th><th scope="col">NMI</th><th scope="col">ARI</th>'
       : ""

@@ -283,7 +283,26 @@ Deno.test("SCAN results add the clustering table, purity curve, SCAN contingency
   assert.ok(html.includes("+ self-label ACC"));
   assert.ok(html.includes(`<td>${formatPercent(simclr.scan!.selfLabel!.accuracy)}</td>`));
   assert.ok(html.includes(`<td>${simclr.scan!.selfLabel!.nmi.toFixed(3)}</td>`));
-  assert.equal(count(html, "<td>–</td><td>–</td><td>–</td>"), 2);
+  // The fine-tuned encoder: one extra row under SimCLR with its SCAN and self-label scores, and
+  // no k-means cells (k-means is not re-run on its features); two "–" triples for the baselines'
+  // self-label cells, one for that row's k-means.
+  const ft = simclr.scan!.finetune!;
+  assert.equal(count(html, 'class="finetuned"'), 1);
+  const row = html.slice(html.indexOf('<tr class="finetuned">'));
+  const cellsOf = (c: { accuracy: number; nmi: number; ari: number }) =>
+    `<td>${formatPercent(c.accuracy)}</td><td>${c.nmi.toFixed(3)}</td><td>${c.ari.toFixed(3)}</td>`;
+  assert.ok(
+    row.startsWith(
+      `<tr class="finetuned"><th scope="row"><span class="swatch" style="background:${
+        row.match(/background:([^"]+)"/)![1]
+      }"></span>SimCLR, encoder fine-tuned (4.5 epochs)</th><td>–</td><td>–</td><td>–</td>${
+        cellsOf(ft)
+      }${cellsOf(ft.selfLabel!)}<td>–</td></tr>`,
+    ),
+    row.slice(0, 600),
+  );
+  assert.ok(html.includes("with the encoder fine-tuned by the SCAN loss"));
+  assert.equal(count(html, "<td>–</td><td>–</td><td>–</td>"), 3);
 });
 
 Deno.test("SCAN charts reject bad input with the field named", () => {

@@ -18,6 +18,7 @@ import type {
   PcaRecord,
   ProbeRecord,
   ResultsDocument,
+  ScanFinetuneRecord,
   ScanRecord,
   StepRecord,
   TsneRecord,
@@ -56,6 +57,16 @@ export type ProbeView = Pick<ProbeRecord, "testAccuracy" | "perClassAccuracy" | 
 export type ScanView =
   & ClusterScores
   & Partial<Pick<ScanRecord, "k" | "neighbourPurity" | "seeds" | "topImages">>
+  & {
+    selfLabel?: Pick<ClusterScores, "accuracy" | "nmi" | "ari">;
+    /** The row of the encoder fine-tuned by the SCAN loss (SCAN's second step), when it ran. */
+    finetune?: ScanFinetuneView;
+  };
+
+/** The part of a `scan.finetune` record (core's `ScanFinetuneRecord`) the report draws. */
+export type ScanFinetuneView =
+  & Pick<ScanFinetuneRecord, "accuracy" | "nmi" | "ari">
+  & Partial<Pick<ScanFinetuneRecord, "epochs">>
   & { selfLabel?: Pick<ClusterScores, "accuracy" | "nmi" | "ari"> };
 
 /** One representation as the report draws it: a `VariantRecord` (core) or a part of one. */
