@@ -16,7 +16,7 @@
 
 #include "common.h"       // headers, tile macros, scratch memory, threads, nb_alloc/nb_fill/...
 #include "gemm.h"         // packing, micro-kernels, nb_matmul
-#include "conv.h"         // im2col packing, nb_conv2d and its two gradients
+#include "conv.h"         // im2col packing, direct 3x3 path (conv_direct.h), nb_conv2d + gradients
 #include "pool.h"         // nb_maxpool, nb_maxpool_grad
 #include "elementwise.h"  // nb_unary, nb_binary, nb_copy_strided
 #include "reduce.h"       // nb_reduce
