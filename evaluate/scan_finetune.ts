@@ -28,10 +28,10 @@ import {
 import type { Labels } from "./features.ts";
 import { type ClusterScores, scoreClusters } from "./metrics.ts";
 import {
-  type HeadLayer,
   type HeadLoss,
   mostConfident,
   predictClusters,
+  readHeadLayers,
   type ScanFit,
   selfLabel,
 } from "./scan_heads.ts";
@@ -264,20 +264,7 @@ export async function finetuneScan(
     for (let h = 1; h < heads.length; h++) {
       if (headLosses[h].loss < headLosses[best].loss) best = h;
     }
-    const allLayers: HeadLayer[][] = [];
-    for (const layers of heads) {
-      const out: HeadLayer[] = [];
-      for (const layer of layers) {
-        const [nIn, nOut] = layer.weight.value.shape;
-        out.push({
-          weight: await layer.weight.value.read(),
-          bias: await layer.bias!.value.read(),
-          nIn,
-          nOut,
-        });
-      }
-      allLayers.push(out);
-    }
+    const allLayers = await readHeadLayers(heads);
     return {
       fit: {
         ...start,

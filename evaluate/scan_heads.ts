@@ -78,6 +78,27 @@ export interface HeadLoss {
   readonly entropy: number;
 }
 
+/** The trained heads' weights copied to the host, one {@linkcode HeadLayer} list per head. */
+export async function readHeadLayers(
+  heads: readonly (readonly Linear[])[],
+): Promise<HeadLayer[][]> {
+  const all: HeadLayer[][] = [];
+  for (const head of heads) {
+    const layers: HeadLayer[] = [];
+    for (const layer of head) {
+      const [nIn, nOut] = layer.weight.value.shape;
+      layers.push({
+        weight: await layer.weight.value.read(),
+        bias: await layer.bias!.value.read(),
+        nIn,
+        nOut,
+      });
+    }
+    all.push(layers);
+  }
+  return all;
+}
+
 /** One fully connected layer of a head: `y = x·weight + bias`. */
 export interface HeadLayer {
   /** Row-major `[nIn, nOut]`. */
@@ -247,20 +268,7 @@ export async function trainScanHeads(
     }));
     let best = 0;
     for (let h = 1; h < heads; h++) if (headLosses[h].loss < headLosses[best].loss) best = h;
-    const allLayers: HeadLayer[][] = [];
-    for (const head of heads_) {
-      const layers: HeadLayer[] = [];
-      for (const layer of head) {
-        const [nIn, nOut] = layer.weight.value.shape;
-        layers.push({
-          weight: await layer.weight.value.read(),
-          bias: await layer.bias!.value.read(),
-          nIn,
-          nOut,
-        });
-      }
-      allLayers.push(layers);
-    }
+    const allLayers = await readHeadLayers(heads_);
     return {
       dim,
       clusters,
