@@ -16,21 +16,15 @@
  */
 import { createRefBackend } from "@simclr/backend-ref";
 import {
-  createModel,
-  DEFAULT_OPTIMIZER,
   type EpochRecord,
-  Graph,
   type ModelName,
-  Optimizer,
   readResults,
   readRunSummary,
   readTrainLog,
-  Rng,
   RUN_FILES,
   type RunConfigRecord,
-  trainStep,
 } from "@simclr/core";
-import { countingBackend } from "./flops.ts";
+import { benchStep } from "./bench.ts";
 
 /** The `simclr` row of a pilot's `results.json` (`deno task evaluate --limit 10000`), if any. */
 interface Finalist {
@@ -59,17 +53,9 @@ async function readPilot(dir: string): Promise<Pilot> {
 
 /** Model FLOPs of one SimCLR step per image (two views), counted on a batch of 2. */
 async function gflopsPerImage(model: ModelName, width: number): Promise<number> {
-  const counting = countingBackend(createRefBackend());
-  const g = new Graph(counting.backend);
-  const net = createModel(g, model, { seed: 0, width: width || undefined });
-  const opt = new Optimizer(g, net.params(), DEFAULT_OPTIMIZER);
-  const rng = new Rng(1);
   const n = 2;
-  const views = [0, 1].map(() => new Float32Array(n * 3072).map(() => rng.normal()));
-  await trainStep(net, opt, views[0], views[1], n, { loss: "ntxent", temperature: 0.5 }, 1e-3);
-  opt.dispose();
-  net.dispose();
-  return counting.calls.reduce((a, c) => a + c.flops, 0) / n / 1e9;
+  const row = await benchStep(createRefBackend(), model, n, 0, { countFlops: true, width });
+  return row.flopsPerStep! / n / 1e9;
 }
 
 /** The kNN monitor at (fractional) epoch `e`, linear between the epochs around it. */
