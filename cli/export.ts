@@ -11,6 +11,7 @@ import { join } from "node:path";
 import {
   commandFlags,
   createModel,
+  DEFAULT_WIDTHS,
   encodeImages,
   encodeSafetensors,
   featuresInTorchOrder,
@@ -125,12 +126,7 @@ async function main(): Promise<number> {
     width: config.width || undefined,
   });
   loadWeights(g, model, ckpt, ckptPath);
-  const width = config.width ||
-    (config.model === "small" || config.model === "resnet10"
-      ? 32
-      : config.model === "resnet18"
-      ? 64
-      : 0);
+  const width = config.width || DEFAULT_WIDTHS[config.model];
   await writeTorchExport(out, model, { width, step: ckpt.meta.step, projector: flags.projector });
   console.error(
     `wrote ${out}: ${config.model} ${flags.projector ? "encoder + projector" : "encoder"}, ` +

@@ -189,6 +189,14 @@ export function resnet10(g: Graph, rng: Rng, width = 32): SimclrModel {
   return cifarResnet(g, rng, "resnet10", [1, 1, 1, 1], width);
 }
 
+/** Channel width of each model when `--width` is not given (`simple` has no width setting: 0). */
+export const DEFAULT_WIDTHS: Readonly<Record<ModelName, number>> = {
+  simple: 0,
+  small: 32,
+  resnet10: 32,
+  resnet18: 64,
+};
+
 /** Options for {@linkcode createModel}. */
 export interface ModelOptions {
   /** Seed for the host-side initialisation. */
@@ -204,11 +212,11 @@ export function createModel(g: Graph, name: ModelName, opts: ModelOptions): Simc
     case "simple":
       return simpleCnn(g, rng);
     case "small":
-      return smallCnn(g, rng, opts.width ?? 32);
+      return smallCnn(g, rng, opts.width ?? DEFAULT_WIDTHS.small);
     case "resnet10":
-      return resnet10(g, rng, opts.width ?? 32);
+      return resnet10(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet10);
     case "resnet18":
-      return resnet18(g, rng, opts.width ?? 64);
+      return resnet18(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet18);
     default:
       throw new Error(`unknown model "${name}"; expected one of ${MODEL_NAMES.join(", ")}`);
   }
