@@ -11,7 +11,14 @@
  * @module
  */
 import { join } from "node:path";
-import { type Graph, ProgressBar, RUN_FILES, type SimclrModel, type Tensor } from "@simclr/core";
+import {
+  type Graph,
+  ProgressBar,
+  RUN_FILES,
+  type SimclrModel,
+  type Tensor,
+  writeJsonAtomic,
+} from "@simclr/core";
 import {
   type AugmentConfig,
   AugmentPool,
@@ -32,7 +39,11 @@ import {
   type RepresentationResult,
   type ScanFinetuneResult,
   type ScanFit,
+  type ScanRepresentationOptions,
   type ScanResult,
+  scanSweep,
+  type ScanSweepPoint,
+  type ScanSweepRow,
 } from "@simclr/evaluate";
 import {
   type Checkpoint,
@@ -438,4 +449,88 @@ function resumeWriter(
       if (neighbours) g.dispose(neighbours);
     },
   };
+}
+
+/** `RUN/scan-sweep.json`, written by `deno task cluster --sweep` after every point. */
+export interface ScanSweepDocument {
+  createdAt: string;
+  /** The SimCLR checkpoint, its weights hash and run id. */
+  checkpoint: string;
+  checkpointHash: string;
+  runId?: string;
+  /** The command line. */
+  command: string;
+  /** Settings shared by every point. */
+  views: number;
+  heads: number;
+  headEpochs: number;
+  hidden: number;
+  seeds: number[];
+  /** Train neighbour purity for k = 1…(largest k, at least 50). */
+  neighbourPurity: number[];
+  /** Points done so far, in the order given. */
+  rows: ScanSweepRow[];
+  /** Points asked for. */
+  points: ScanSweepPoint[];
+}
+
+/**
+ * `deno task cluster --sweep K:W,…`: SCAN's frozen heads for each (k, entropy weight) point on the
+ * same neighbours and views; writes `path` (atomically) after every point, so a stopped sweep
+ * keeps what it measured, and prints the table.
+ */
+export async function runScanSweep(
+  path: string,
+  train: { x: Float32Array; labels: Int32Array | Uint8Array; n: number },
+  test: { x: Float32Array; labels: Int32Array | Uint8Array; n: number },
+  dim: number,
+  points: readonly ScanSweepPoint[],
+  options: Omit<ScanRepresentationOptions, "k" | "entropyWeight" | "mined" | "onFit" | "onStage">,
+  meta: { checkpoint: string; checkpointHash: string; runId?: string; command: string },
+): Promise<ScanSweepRow[]> {
+  let bar: ProgressBar | undefined;
+  let current = "";
+  const head = (): Omit<ScanSweepDocument, "rows" | "neighbourPurity"> => ({
+    createdAt: new Date().toISOString(),
+    ...meta,
+    views: options.views?.length ?? 0,
+    heads: options.heads ?? 5,
+    headEpochs: options.epochs ?? 30,
+    hidden: options.hidden ?? 0,
+    seeds: [...(options.seeds ?? [0])],
+    points: [...points],
+  });
+  const rows: ScanSweepRow[] = [];
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(6);
+  const line = (r: ScanSweepRow) =>
+    `${String(r.k).padStart(3)}  ${String(r.entropyWeight).padStart(5)}  ${pct(r.accuracy)}  ${
+      r.nmi.toFixed(3)
+    }  ${r.ari.toFixed(3)}  ${r.loss.consistency.toFixed(3)}  ${r.loss.entropy.toFixed(3)}`;
+  const title = "  k  weight     ACC    NMI    ARI  consistency entropy";
+  const result = await scanSweep(train, test, dim, points, {
+    ...options,
+    onStage: (stage, fraction) => {
+      // One bar per point (and one for mining), as evaluate's stages.
+      const name = stage.split(" ").slice(0, stage.startsWith("k=") ? 3 : 1).join(" ");
+      if (name !== current) {
+        bar?.finish();
+        current = name;
+        bar = new ProgressBar({ total: 1000, label: name });
+      }
+      bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
+    },
+    onRow: async (row, done) => {
+      bar?.finish();
+      current = "";
+      rows.push(row);
+      console.error(`sweep ${done}/${points.length}: ${line(row)}`);
+      await writeJsonAtomic(path, { ...head(), neighbourPurity: [], rows });
+    },
+  });
+  await writeJsonAtomic(path, { ...head(), neighbourPurity: result.neighbourPurity, rows });
+  console.log(`\nSCAN sweep on frozen features (test, seed ${options.seeds?.[0] ?? 0})`);
+  console.log(title);
+  for (const r of result.rows) console.log(line(r));
+  console.log(`wrote ${path}`);
+  return result.rows;
 }

@@ -43,6 +43,7 @@ import {
   type RepresentationResult,
   type ScanFit,
   scanRepresentation,
+  type ScanSweepPoint,
 } from "@simclr/evaluate";
 import {
   BACKENDS_WITHOUT_ENGINES,
@@ -65,6 +66,7 @@ import {
   type FinetuneSettings,
   printScan,
   readPausedFinetune,
+  runScanSweep,
   SCAN_FINETUNE_DIR,
   settingsConflicts,
 } from "./cluster_helpers.ts";
@@ -198,6 +200,14 @@ const EVALUATE_FLAGS = {
     min: 1,
     help: "SCAN fine-tuning: anchors per step, each with one neighbour",
   },
+  sweep: {
+    type: "string",
+    arg: "K:W,…",
+    help: "SCAN study (with --cluster-only): frozen heads on the simclr features for each pair " +
+      "of neighbours K and entropy weight W, e.g. 5:2,5:5,20:5, the neighbours and views made " +
+      "once; prints a table and writes RUN/scan-sweep.json (results.json is not changed)",
+    validate: (v: string) => parseSweep(v) ? undefined : "a comma list of K:W pairs, e.g. 5:2,20:5",
+  },
   "finetune-max-steps": {
     type: "int",
     default: 0,
@@ -224,6 +234,12 @@ function parseEvaluateFlags(args: string[]) {
     check: (v, given) => {
       if (v["self-label"] && v.views === 0) {
         throw new FlagError("--self-label trains on augmented views; give --views 1 or more");
+      }
+      if (v.sweep !== undefined && !v["cluster-only"]) {
+        throw new FlagError("--sweep is a SCAN study; give --cluster-only (deno task cluster)");
+      }
+      if (v.sweep !== undefined && (v.finetune || v["self-label"])) {
+        throw new FlagError("--sweep trains frozen heads only; drop --finetune and --self-label");
       }
       if (v.finetune && !v.cluster && !v["cluster-only"]) {
         throw new FlagError(
@@ -268,7 +284,17 @@ function parseEvaluateFlags(args: string[]) {
     finetuneLr: v["finetune-lr"],
     finetuneBatch: v["finetune-batch"],
     finetuneMaxSteps: v["finetune-max-steps"],
+    sweep: v.sweep === undefined ? undefined : parseSweep(v.sweep)!,
   };
+}
+
+/** `--sweep`'s pairs, or undefined when the text is not a list of K:W pairs (K ≥ 1, W ≥ 0). */
+function parseSweep(text: string): ScanSweepPoint[] | undefined {
+  const points = text.split(",").map((pair) => {
+    const m = /^\s*(\d+):(\d+(?:\.\d+)?)\s*$/.exec(pair);
+    return m ? { k: Number(m[1]), entropyWeight: Number(m[2]) } : undefined;
+  });
+  return points.every((p) => p && p.k >= 1) ? points as ScanSweepPoint[] : undefined;
 }
 
 async function main(): Promise<number> {
@@ -460,6 +486,31 @@ async function main(): Promise<number> {
     });
   }
 
+  if (flags.sweep) {
+    const f = await variants[0].get();
+    await runScanSweep(
+      join(outDir, "scan-sweep.json"),
+      { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain },
+      { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest },
+      f.dim,
+      flags.sweep,
+      {
+        backend: chosen.backend,
+        views: await variants[0].views(),
+        hidden: flags.hidden,
+        heads: flags.heads,
+        epochs: flags.headEpochs,
+        seeds: flags.seeds,
+      },
+      {
+        checkpoint: ckptPath,
+        checkpointHash,
+        runId: ckpt.meta.runId,
+        command: `deno task cluster ${Deno.args.filter((a) => a !== "--cluster-only").join(" ")}`,
+      },
+    );
+    return 0;
+  }
   const outPath = join(outDir, RUN_FILES.results);
   // deno task cluster keeps what evaluate measured and adds SCAN beside it.
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
