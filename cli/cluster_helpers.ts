@@ -1,10 +1,24 @@
 /**
  * Helpers of `deno task cluster` (`evaluate --cluster-only`) and `evaluate --cluster`: augmented
- * train images for SCAN and the printed clustering table.
+ * train images for SCAN, the printed clustering table, and SCAN fine-tuning's files in the run
+ * folder: `scan-finetune/resume.ckpt` while it runs (written every epoch, and on a pause, in the
+ * trainer's checkpoint format with the heads, Adam's state and the mined neighbours added; a
+ * rerun of the same command continues from it and deletes it at the end), and
+ * `scan-finetune/checkpoint.ckpt`, the fine-tuned encoder in the trainer's format, so that
+ * `deno task evaluate --run RUN/scan-finetune` and `deno task export --run RUN/scan-finetune` load
+ * it like any run.
  *
  * @module
  */
-import { ProgressBar, type SimclrModel } from "@simclr/core";
+import { join } from "node:path";
+import {
+  type Graph,
+  ProgressBar,
+  RUN_FILES,
+  type SimclrModel,
+  type Tensor,
+  writeJsonAtomic,
+} from "@simclr/core";
 import {
   type AugmentConfig,
   AugmentPool,
@@ -16,11 +30,28 @@ import {
 import {
   finetuneAndScore,
   type FinetuneAndScoreOptions,
+  type FinetuneCheckpoint,
+  type FinetuneProgressState,
+  type FinetuneResume,
+  type HeadLayer,
+  type HeadLoss,
   type ImageSplit,
   type RepresentationResult,
   type ScanFinetuneResult,
   type ScanFit,
+  type ScanRepresentationOptions,
+  type ScanResult,
+  scanSweep,
+  type ScanSweepPoint,
+  type ScanSweepRow,
 } from "@simclr/evaluate";
+import {
+  type Checkpoint,
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainConfig,
+} from "@simclr/train";
 
 /** The clustering table (k-means vs SCAN), the seed spread and SCAN's neighbour purity. */
 export function printScan(results: RepresentationResult[], classNames: string[]): void {
@@ -131,7 +162,10 @@ export async function poolAugment(
 /**
  * SCAN's second step on a loaded encoder: encoder and heads trained end to end, from the frozen
  * heads `start`, on the trainer's augmentations of the train images (crop scale `[cropScale, 1]`),
- * then scored on test. The model is disposed at the end, also when fine-tuning fails.
+ * then scored on test. With `files`, it checkpoints every epoch (and on a pause) to
+ * `files.resume`, and at the end saves the fine-tuned encoder to `files.encoder` (the result's
+ * `checkpoint` names it, relative to the run folder); the caller deletes `files.resume` once the
+ * result is on disk. The model is disposed at the end, also when fine-tuning fails.
  */
 export async function finetuneEncoder(
   model: SimclrModel,
@@ -139,17 +173,364 @@ export async function finetuneEncoder(
   train: ImageSplit,
   test: ImageSplit,
   cropScale: number,
-  options: Omit<FinetuneAndScoreOptions, "augment" | "normalization">,
+  options: Omit<FinetuneAndScoreOptions, "augment" | "normalization" | "onCheckpoint">,
+  files?: FinetuneFiles,
 ): Promise<ScanFinetuneResult> {
   const pool = await poolAugment(train.images, { cropScale: [cropScale, 1] });
+  const g = model.params()[0].value.graph;
+  const writer = files ? resumeWriter(g, model, start, files) : undefined;
   try {
-    return await finetuneAndScore(model, start.fit, train, test, start.neighbours, start.k, {
-      ...options,
-      augment: pool.augment,
-      normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
-    });
+    const result = await finetuneAndScore(
+      model,
+      start.fit,
+      train,
+      test,
+      start.neighbours,
+      start.k,
+      {
+        ...options,
+        augment: pool.augment,
+        normalization: { mean: CIFAR10_MEAN, std: CIFAR10_STD },
+        onCheckpoint: writer?.write,
+      },
+    );
+    if (!files) return result;
+    await saveCheckpoint<TrainConfig & { scanFinetune: object }>(
+      files.encoder,
+      model,
+      { step: 0, slots: {} },
+      {
+        config: {
+          ...files.pretext.meta.config,
+          scanFinetune: {
+            from: files.settings.checkpointHash,
+            steps: result.steps,
+            epochs: result.epochs,
+            settings: files.settings,
+          },
+        },
+        step: files.pretext.meta.step,
+        epoch: files.pretext.meta.epoch,
+        trainSeconds: files.pretext.meta.trainSeconds,
+        seed: files.pretext.meta.seed,
+        reason: "scan-finetune",
+        runId: files.pretext.meta.runId,
+      },
+    );
+    return { ...result, checkpoint: `${SCAN_FINETUNE_DIR}/${RUN_FILES.checkpoint}` };
   } finally {
+    writer?.dispose();
     pool.close();
     model.dispose();
   }
+}
+
+/** The folder of SCAN fine-tuning's files inside a run folder. */
+export const SCAN_FINETUNE_DIR = "scan-finetune";
+
+/** Name of a buffer the resume checkpoint adds: the mined neighbours `[n, k]` (exact as float32). */
+const NEIGHBOURS = "scan.neighbours";
+
+/**
+ * The settings that fix a SCAN fine-tuning run: what it was started with, saved in its resume
+ * checkpoint. A rerun with any of them different is refused ({@linkcode settingsConflicts});
+ * the backend, `--data`, `--max-minutes`, `--finetune-max-steps` and the baselines may change.
+ */
+export interface FinetuneSettings {
+  /** SHA-256 of the SimCLR checkpoint's weights the fine-tuning started from. */
+  checkpointHash: string;
+  limit: number;
+  clusterK: number;
+  heads: number;
+  headEpochs: number;
+  views: number;
+  hidden: number;
+  seeds: number[];
+  entropyWeight: number;
+  selfLabel: boolean;
+  finetuneEpochs: number;
+  finetuneLr: number;
+  finetuneBatch: number;
+}
+
+/** Each setting's flag, for the messages. */
+const SETTING_FLAGS: Record<keyof FinetuneSettings, string> = {
+  checkpointHash: "the run's checkpoint.ckpt (weights hash)",
+  limit: "--limit",
+  clusterK: "--cluster-k",
+  heads: "--heads",
+  headEpochs: "--head-epochs",
+  views: "--views",
+  hidden: "--hidden",
+  seeds: "--seeds",
+  entropyWeight: "--entropy-weight",
+  selfLabel: "--self-label",
+  finetuneEpochs: "--finetune-epochs",
+  finetuneLr: "--finetune-lr",
+  finetuneBatch: "--finetune-batch",
+};
+
+/** One line per setting that differs: `--cluster-k: checkpoint has 20, flag says 10`. */
+export function settingsConflicts(saved: FinetuneSettings, now: FinetuneSettings): string[] {
+  const show = (v: unknown) => Array.isArray(v) ? v.join(",") : String(v);
+  return (Object.keys(SETTING_FLAGS) as (keyof FinetuneSettings)[])
+    .filter((key) => show(saved[key]) !== show(now[key]))
+    .map((key) =>
+      `${SETTING_FLAGS[key]}: checkpoint has ${show(saved[key])}, flag says ${show(now[key])}`
+    );
+}
+
+/** What the resume checkpoint's `config` holds (plain JSON). */
+export interface FinetuneResumeConfig {
+  kind: "scan-finetune";
+  /** What the run was started with. */
+  settings: FinetuneSettings;
+  /** SCAN on the frozen features (first step), reported beside the fine-tuned result. */
+  frozen: ScanResult;
+  /** The frozen heads' input standardisation and losses, which fine-tuning keeps. */
+  start: {
+    dim: number;
+    clusters: number;
+    mean: number[];
+    std: number[];
+    heads: HeadLoss[];
+    best: number;
+    epochs: number;
+  };
+  /** Neighbours per image. */
+  k: number;
+  /** Steps done, the epoch losses and the last epoch's step losses. */
+  progress: FinetuneProgressState;
+}
+
+/** Paths and identity of one fine-tuning run's files. */
+export interface FinetuneFiles {
+  /** `RUN/scan-finetune/resume.ckpt`. */
+  resume: string;
+  /** `RUN/scan-finetune/checkpoint.ckpt`. */
+  encoder: string;
+  /** The settings saved in the resume checkpoint. */
+  settings: FinetuneSettings;
+  /** SCAN on the frozen features, saved so a resume need not repeat it. */
+  frozen: ScanResult;
+  /** The SimCLR checkpoint fine-tuning starts from (its config and step go into `encoder`). */
+  pretext: Checkpoint<TrainConfig>;
+}
+
+/** The fine-tuning files of the run folder `dir`. */
+export function finetunePaths(dir: string): { resume: string; encoder: string } {
+  return {
+    resume: join(dir, SCAN_FINETUNE_DIR, "resume.ckpt"),
+    encoder: join(dir, SCAN_FINETUNE_DIR, RUN_FILES.checkpoint),
+  };
+}
+
+/** A paused or killed fine-tuning, read back from its resume checkpoint. */
+export interface PausedFinetune {
+  /** The checkpoint (its params and buffers hold the encoder; `loadWeights` puts it in a model). */
+  checkpoint: Checkpoint<FinetuneResumeConfig>;
+  /** The frozen heads' start, with the saved heads as `allLayers`. */
+  start: { fit: ScanFit; neighbours: Int32Array; k: number };
+  /** What `finetuneScan` continues from. */
+  resume: FinetuneResume;
+}
+
+/**
+ * Reads the resume checkpoint at `path`; undefined when there is none. Throws a
+ * {@linkcode CheckpointError} naming the file when it is not a SCAN fine-tuning checkpoint.
+ */
+export async function readPausedFinetune(path: string): Promise<PausedFinetune | undefined> {
+  if (!await Deno.stat(path).then(() => true, () => false)) return undefined;
+  const ckpt = await loadCheckpoint<FinetuneResumeConfig>(path);
+  const c = ckpt.meta.config;
+  if (c?.kind !== "scan-finetune" || !c.settings || !c.start || !c.progress || !c.frozen) {
+    throw new CheckpointError(path, "not a SCAN fine-tuning checkpoint (config.kind)");
+  }
+  const saved = ckpt.buffers.get(NEIGHBOURS);
+  if (!saved || saved.shape.length !== 2 || saved.shape[1] !== c.k) {
+    throw new CheckpointError(path, `has no "${NEIGHBOURS}" buffer of shape [n, ${c.k}]`);
+  }
+  const heads: HeadLayer[][] = [];
+  for (let h = 0; ckpt.params.has(`scan.finetune.head${h}.0.weight`); h++) {
+    const layers: HeadLayer[] = [];
+    for (let i = 0; ckpt.params.has(`scan.finetune.head${h}.${i}.weight`); i++) {
+      const weight = ckpt.params.get(`scan.finetune.head${h}.${i}.weight`)!;
+      const bias = ckpt.params.get(`scan.finetune.head${h}.${i}.bias`);
+      if (!bias) throw new CheckpointError(path, `head ${h} layer ${i} has no bias`);
+      layers.push({
+        weight: weight.data,
+        bias: bias.data,
+        nIn: weight.shape[0],
+        nOut: weight.shape[1],
+      });
+    }
+    heads.push(layers);
+  }
+  if (heads.length !== c.start.heads.length) {
+    throw new CheckpointError(
+      path,
+      `holds ${heads.length} heads, its config ${c.start.heads.length}`,
+    );
+  }
+  const fit: ScanFit = {
+    dim: c.start.dim,
+    clusters: c.start.clusters,
+    mean: Float64Array.from(c.start.mean),
+    std: Float64Array.from(c.start.std),
+    layers: heads[c.start.best],
+    allLayers: heads,
+    best: c.start.best,
+    heads: c.start.heads,
+    epochs: c.start.epochs,
+  };
+  return {
+    checkpoint: ckpt,
+    start: { fit, neighbours: Int32Array.from(saved.data), k: c.k },
+    resume: { ...c.progress, heads, optimizer: ckpt.optimizer },
+  };
+}
+
+/** Writes the resume checkpoint: the model, the heads, Adam's state and the neighbours. */
+function resumeWriter(
+  g: Graph,
+  model: SimclrModel,
+  start: { fit: ScanFit; neighbours: Int32Array; k: number },
+  files: FinetuneFiles,
+) {
+  const n = start.neighbours.length / start.k;
+  if (n >= 2 ** 24) throw new Error(`${n} train images: neighbour indices exceed float32's range`);
+  let neighbours: Tensor | undefined;
+  const t0 = performance.now();
+  const { fit } = start;
+  return {
+    write: async (c: FinetuneCheckpoint) => {
+      neighbours ??= g.keep(g.constant(Float32Array.from(start.neighbours), [n, start.k]));
+      const value = neighbours;
+      const config: FinetuneResumeConfig = {
+        kind: "scan-finetune",
+        settings: files.settings,
+        frozen: files.frozen,
+        start: {
+          dim: fit.dim,
+          clusters: fit.clusters,
+          mean: [...fit.mean],
+          std: [...fit.std],
+          heads: fit.heads,
+          best: fit.best,
+          epochs: fit.epochs,
+        },
+        k: start.k,
+        progress: {
+          step: c.step,
+          stepsPerEpoch: c.stepsPerEpoch,
+          epochLoss: c.epochLoss,
+          history: c.history,
+        },
+      };
+      await saveCheckpoint<FinetuneResumeConfig>(
+        files.resume,
+        {
+          params: () => [...model.params(), ...c.headParams],
+          buffers: () => [...model.buffers(), { name: NEIGHBOURS, value }],
+        },
+        c.optimizer,
+        {
+          config,
+          step: c.step,
+          epoch: c.step / c.stepsPerEpoch,
+          trainSeconds: (performance.now() - t0) / 1000,
+          seed: files.settings.seeds[0],
+          reason: c.reason,
+          runId: files.pretext.meta.runId,
+        },
+      );
+    },
+    dispose: () => {
+      if (neighbours) g.dispose(neighbours);
+    },
+  };
+}
+
+/** `RUN/scan-sweep.json`, written by `deno task cluster --sweep` after every point. */
+export interface ScanSweepDocument {
+  createdAt: string;
+  /** The SimCLR checkpoint, its weights hash and run id. */
+  checkpoint: string;
+  checkpointHash: string;
+  runId?: string;
+  /** The command line. */
+  command: string;
+  /** Settings shared by every point. */
+  views: number;
+  heads: number;
+  headEpochs: number;
+  hidden: number;
+  seeds: number[];
+  /** Train neighbour purity for k = 1…(largest k, at least 50). */
+  neighbourPurity: number[];
+  /** Points done so far, in the order given. */
+  rows: ScanSweepRow[];
+  /** Points asked for. */
+  points: ScanSweepPoint[];
+}
+
+/**
+ * `deno task cluster --sweep K:W,…`: SCAN's frozen heads for each (k, entropy weight) point on the
+ * same neighbours and views; writes `path` (atomically) after every point, so a stopped sweep
+ * keeps what it measured, and prints the table.
+ */
+export async function runScanSweep(
+  path: string,
+  train: { x: Float32Array; labels: Int32Array | Uint8Array; n: number },
+  test: { x: Float32Array; labels: Int32Array | Uint8Array; n: number },
+  dim: number,
+  points: readonly ScanSweepPoint[],
+  options: Omit<ScanRepresentationOptions, "k" | "entropyWeight" | "mined" | "onFit" | "onStage">,
+  meta: { checkpoint: string; checkpointHash: string; runId?: string; command: string },
+): Promise<ScanSweepRow[]> {
+  let bar: ProgressBar | undefined;
+  let current = "";
+  const head = (): Omit<ScanSweepDocument, "rows" | "neighbourPurity"> => ({
+    createdAt: new Date().toISOString(),
+    ...meta,
+    views: options.views?.length ?? 0,
+    heads: options.heads ?? 5,
+    headEpochs: options.epochs ?? 30,
+    hidden: options.hidden ?? 0,
+    seeds: [...(options.seeds ?? [0])],
+    points: [...points],
+  });
+  const rows: ScanSweepRow[] = [];
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(6);
+  const line = (r: ScanSweepRow) =>
+    `${String(r.k).padStart(3)}  ${String(r.entropyWeight).padStart(5)}  ${pct(r.accuracy)}  ${
+      r.nmi.toFixed(3)
+    }  ${r.ari.toFixed(3)}  ${r.loss.consistency.toFixed(3)}  ${r.loss.entropy.toFixed(3)}`;
+  const title = "  k  weight     ACC    NMI    ARI  consistency entropy";
+  const result = await scanSweep(train, test, dim, points, {
+    ...options,
+    onStage: (stage, fraction) => {
+      // One bar per point (and one for mining), as evaluate's stages.
+      const name = stage.split(" ").slice(0, stage.startsWith("k=") ? 3 : 1).join(" ");
+      if (name !== current) {
+        bar?.finish();
+        current = name;
+        bar = new ProgressBar({ total: 1000, label: name });
+      }
+      bar!.update(Math.round(fraction * 1000), { stage: stage.slice(name.length).trim() });
+    },
+    onRow: async (row, done) => {
+      bar?.finish();
+      current = "";
+      rows.push(row);
+      console.error(`sweep ${done}/${points.length}: ${line(row)}`);
+      await writeJsonAtomic(path, { ...head(), neighbourPurity: [], rows });
+    },
+  });
+  await writeJsonAtomic(path, { ...head(), neighbourPurity: result.neighbourPurity, rows });
+  console.log(`\nSCAN sweep on frozen features (test, seed ${options.seeds?.[0] ?? 0})`);
+  console.log(title);
+  for (const r of result.rows) console.log(line(r));
+  console.log(`wrote ${path}`);
+  return result.rows;
 }

@@ -11,9 +11,15 @@
  * existing `results.json` (a representation not in it yet is evaluated first, without t-SNE).
  * Accuracies are fractions in [0, 1].
  *
+ * `--finetune` checkpoints every epoch to `RUN/scan-finetune/resume.ckpt` (cli/cluster_helpers.ts);
+ * the same command run again continues from it (other settings are refused, naming the flags),
+ * and once `results.json` is written the file is deleted and the fine-tuned encoder stays as
+ * `RUN/scan-finetune/checkpoint.ckpt`. Ctrl-C or SIGTERM during fine-tuning saves it and exits 130;
+ * `--finetune-max-steps N` saves it at step N and exits 0.
+ *
  * @module
  */
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import {
   commandFlags,
   createModel,
@@ -31,11 +37,13 @@ import {
   cachedFeatures,
   dataIdentity,
   evaluateRepresentation,
+  FinetunePaused,
   type LabelledFeatures,
   pixelFeatures,
   type RepresentationResult,
   type ScanFit,
   scanRepresentation,
+  type ScanSweepPoint,
 } from "@simclr/evaluate";
 import {
   BACKENDS_WITHOUT_ENGINES,
@@ -51,7 +59,17 @@ import {
   ENGINE_NAMES,
   type EngineName,
 } from "./backends.ts";
-import { augmentedTrainImages, finetuneEncoder, printScan } from "./cluster_helpers.ts";
+import {
+  augmentedTrainImages,
+  finetuneEncoder,
+  finetunePaths,
+  type FinetuneSettings,
+  printScan,
+  readPausedFinetune,
+  runScanSweep,
+  SCAN_FINETUNE_DIR,
+  settingsConflicts,
+} from "./cluster_helpers.ts";
 
 /** The flags of `deno task evaluate` (and `deno task cluster`). */
 const EVALUATE_FLAGS = {
@@ -182,6 +200,22 @@ const EVALUATE_FLAGS = {
     min: 1,
     help: "SCAN fine-tuning: anchors per step, each with one neighbour",
   },
+  sweep: {
+    type: "string",
+    arg: "K:W,…",
+    help: "SCAN study (with --cluster-only): frozen heads on the simclr features for each pair " +
+      "of neighbours K and entropy weight W, e.g. 5:2,5:5,20:5, the neighbours and views made " +
+      "once; prints a table and writes RUN/scan-sweep.json (results.json is not changed)",
+    validate: (v: string) => parseSweep(v) ? undefined : "a comma list of K:W pairs, e.g. 5:2,20:5",
+  },
+  "finetune-max-steps": {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: "SCAN fine-tuning: pause at step N (counted over the whole fine-tuning, like train's " +
+      "--max-steps), keeping RUN/scan-finetune/resume.ckpt; the same command without it " +
+      "continues (0 = none)",
+  },
   "max-minutes": {
     type: "number",
     arg: "M",
@@ -200,6 +234,12 @@ function parseEvaluateFlags(args: string[]) {
     check: (v, given) => {
       if (v["self-label"] && v.views === 0) {
         throw new FlagError("--self-label trains on augmented views; give --views 1 or more");
+      }
+      if (v.sweep !== undefined && !v["cluster-only"]) {
+        throw new FlagError("--sweep is a SCAN study; give --cluster-only (deno task cluster)");
+      }
+      if (v.sweep !== undefined && (v.finetune || v["self-label"])) {
+        throw new FlagError("--sweep trains frozen heads only; drop --finetune and --self-label");
       }
       if (v.finetune && !v.cluster && !v["cluster-only"]) {
         throw new FlagError(
@@ -243,7 +283,18 @@ function parseEvaluateFlags(args: string[]) {
     finetuneEpochs: v["finetune-epochs"],
     finetuneLr: v["finetune-lr"],
     finetuneBatch: v["finetune-batch"],
+    finetuneMaxSteps: v["finetune-max-steps"],
+    sweep: v.sweep === undefined ? undefined : parseSweep(v.sweep)!,
   };
+}
+
+/** `--sweep`'s pairs, or undefined when the text is not a list of K:W pairs (K ≥ 1, W ≥ 0). */
+function parseSweep(text: string): ScanSweepPoint[] | undefined {
+  const points = text.split(",").map((pair) => {
+    const m = /^\s*(\d+):(\d+(?:\.\d+)?)\s*$/.exec(pair);
+    return m ? { k: Number(m[1]), entropyWeight: Number(m[2]) } : undefined;
+  });
+  return points.every((p) => p && p.k >= 1) ? points as ScanSweepPoint[] : undefined;
 }
 
 async function main(): Promise<number> {
@@ -255,6 +306,50 @@ async function main(): Promise<number> {
   const ckpt = await loadCheckpoint<TrainConfig & { model: ModelName }>(ckptPath);
   const config = ckpt.meta.config;
   const checkpointHash = await weightsHash(ckpt);
+  // A fine-tuning paused or killed by an earlier run of this command continues, if it was
+  // started with the same settings; checked before anything slow runs.
+  const finetuneFiles = finetunePaths(outDir);
+  const finetuneSettings: FinetuneSettings = {
+    checkpointHash,
+    limit: flags.limit,
+    clusterK: flags.clusterK,
+    heads: flags.heads,
+    headEpochs: flags.headEpochs,
+    views: flags.views,
+    hidden: flags.hidden,
+    seeds: [...flags.seeds],
+    entropyWeight: flags.entropyWeight,
+    selfLabel: flags.selfLabel,
+    finetuneEpochs: flags.finetuneEpochs,
+    finetuneLr: flags.finetuneLr,
+    finetuneBatch: flags.finetuneBatch,
+  };
+  const paused = flags.finetune ? await readPausedFinetune(finetuneFiles.resume) : undefined;
+  if (!flags.finetune && await Deno.stat(finetuneFiles.resume).then(() => true, () => false)) {
+    console.error(
+      `note: ${finetuneFiles.resume} holds a paused SCAN fine-tuning; run deno task cluster ` +
+        `--finetune with the settings it was started with to continue it`,
+    );
+  } else if (paused) {
+    const conflicts = settingsConflicts(paused.checkpoint.meta.config.settings, finetuneSettings);
+    if (conflicts.length) {
+      console.error(
+        `evaluate: ${finetuneFiles.resume} holds a paused SCAN fine-tuning started with other ` +
+          `settings; these flags differ:\n  ${conflicts.join("\n  ")}\n` +
+          `Rerun with the settings it was started with to continue it, or delete the file to ` +
+          `start over. Changeable on resume: --backend, --engine, --data, --max-minutes, ` +
+          `--finetune-max-steps, --baselines, --probe, --tsne-points.`,
+      );
+      return 2;
+    }
+    console.error(
+      `resuming SCAN fine-tuning from ${finetuneFiles.resume} at step ${paused.checkpoint.meta.step} ` +
+        `(epoch ${
+          paused.checkpoint.meta.epoch.toFixed(2)
+        }, saved ${paused.checkpoint.meta.savedAt}); ` +
+        `SCAN on the frozen features is taken from it`,
+    );
+  }
   const chosen = await chooseBackend(flags.backend, flags.engine);
   if (chosen.selection) console.error(chosen.selection);
   console.error(`engine: ${chosen.description}`);
@@ -391,12 +486,38 @@ async function main(): Promise<number> {
     });
   }
 
+  if (flags.sweep) {
+    const f = await variants[0].get();
+    await runScanSweep(
+      join(outDir, "scan-sweep.json"),
+      { x: f.train, labels: data.train.labels.subarray(0, nTrain), n: nTrain },
+      { x: f.test, labels: data.test.labels.subarray(0, nTest), n: nTest },
+      f.dim,
+      flags.sweep,
+      {
+        backend: chosen.backend,
+        views: await variants[0].views(),
+        hidden: flags.hidden,
+        heads: flags.heads,
+        epochs: flags.headEpochs,
+        seeds: flags.seeds,
+      },
+      {
+        checkpoint: ckptPath,
+        checkpointHash,
+        runId: ckpt.meta.runId,
+        command: `deno task cluster ${Deno.args.filter((a) => a !== "--cluster-only").join(" ")}`,
+      },
+    );
+    return 0;
+  }
   const outPath = join(outDir, RUN_FILES.results);
   // deno task cluster keeps what evaluate measured and adds SCAN beside it.
   const previous = flags.clusterOnly ? await readResults(outPath) : undefined;
   const deadlineAt = flags.maxMinutes > 0 ? t0 + flags.maxMinutes * 60_000 : undefined;
   const results: RepresentationResult[] = [];
   let finetuneFailure: string | undefined;
+  let finetuneDone = false;
   const scan = async (
     train: LabelledFeatures,
     test: LabelledFeatures,
@@ -409,35 +530,55 @@ async function main(): Promise<number> {
     const deadline = deadlineAt === undefined
       ? undefined
       : performance.now() + (deadlineAt - performance.now()) / (variants.length - index);
-    const views = await variants[index].views();
     // Fine-tuning needs an encoder: the trained one, not the pixels or the random baseline.
     const finetune = flags.finetune && name === "simclr";
     let start: { fit: ScanFit; neighbours: Int32Array; k: number } | undefined;
-    const result = await scanRepresentation(train, test, dim, {
-      backend: chosen.backend,
-      views,
-      hidden: flags.hidden,
-      selfLabel: flags.selfLabel,
-      k: flags.clusterK,
-      heads: flags.heads,
-      epochs: flags.headEpochs,
-      seeds: flags.seeds,
-      entropyWeight: flags.entropyWeight,
-      deadline: finetune && deadline !== undefined
-        ? performance.now() + 0.2 * (deadline - performance.now())
-        : deadline,
-      onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
-      onFit: (fit, neighbours, k) => (start = { fit, neighbours, k }),
-    });
+    // A resumed fine-tuning brings its frozen-feature result and start with it.
+    const resumed = finetune ? paused : undefined;
+    if (resumed) start = resumed.start;
+    const result = resumed
+      ? structuredClone(resumed.checkpoint.meta.config.frozen)
+      : await scanRepresentation(train, test, dim, {
+        backend: chosen.backend,
+        views: await variants[index].views(),
+        hidden: flags.hidden,
+        selfLabel: flags.selfLabel,
+        k: flags.clusterK,
+        heads: flags.heads,
+        epochs: flags.headEpochs,
+        seeds: flags.seeds,
+        entropyWeight: flags.entropyWeight,
+        deadline: finetune && deadline !== undefined
+          ? performance.now() + 0.2 * (deadline - performance.now())
+          : deadline,
+        onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+        onFit: (fit, neighbours, k) => (start = { fit, neighbours, k }),
+      });
     if (finetune) {
+      // Ctrl-C or SIGTERM: save the fine-tuning's state after the current step and exit 130; a
+      // second one quits at once.
+      let interrupted = false;
+      const onInterrupt = () => {
+        if (interrupted) Deno.exit(130);
+        interrupted = true;
+        console.error(
+          "\ninterrupt: saving SCAN fine-tuning after this step (Ctrl-C or SIGTERM again to quit now)",
+        );
+      };
+      const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+      for (const s of signals) Deno.addSignalListener(s, onInterrupt);
       // A failed fine-tuning (a NaN loss) keeps what was measured so far: results.json is still
-      // written, and the command then exits 1 with the reason.
+      // written, and the command then exits 1 with the reason. A pause is no failure: it
+      // leaves results.json as it was.
       try {
         const model = createModel(g, config.model, {
           seed: config.seed,
           width: config.width || undefined,
         });
-        loadWeights(g, model, ckpt, ckptPath);
+        // A resumed run starts from the saved encoder (the resume checkpoint holds it in the
+        // trainer's layout), the heads and Adam's state from the same file.
+        if (resumed) loadWeights(g, model, resumed.checkpoint, finetuneFiles.resume);
+        else loadWeights(g, model, ckpt, ckptPath);
         result.finetune = await finetuneEncoder(
           model,
           start!,
@@ -454,11 +595,35 @@ async function main(): Promise<number> {
             selfLabel: flags.selfLabel,
             viewImages: flags.selfLabel ? trainViews() : [],
             onStage: (s, fr) => onStage(`${name}: ${s}`, fr),
+            resume: resumed?.resume,
+            pause: (step) =>
+              interrupted
+                ? "interrupt"
+                : flags.finetuneMaxSteps > 0 && step >= flags.finetuneMaxSteps
+                ? "max-steps"
+                : undefined,
+          },
+          {
+            ...finetuneFiles,
+            settings: finetuneSettings,
+            frozen: structuredClone(result),
+            pretext: ckpt,
           },
         );
+        finetuneDone = true;
       } catch (e) {
+        if (e instanceof FinetunePaused) {
+          console.error(
+            `\n${name}: SCAN fine-tuning paused (${e.reason}) at step ${e.step}; its state is in ` +
+              `${finetuneFiles.resume}, results.json is unchanged. Run the same command ` +
+              `(without --finetune-max-steps) to continue.`,
+          );
+          throw e;
+        }
         finetuneFailure = (e as Error).message;
         console.error(`\n${name}: SCAN fine-tuning failed: ${finetuneFailure}`);
+      } finally {
+        for (const s of signals) Deno.removeSignalListener(s, onInterrupt);
       }
     }
     return result;
@@ -548,6 +713,8 @@ async function main(): Promise<number> {
   } else {
     await writeResults(outPath, document);
   }
+  // The fine-tuned result is on disk: its resume checkpoint has done its job.
+  if (finetuneDone) await Deno.remove(finetuneFiles.resume).catch(() => {});
   const pct = (v: number) => `${(100 * v).toFixed(1)}%`.padStart(7);
   console.log(`\n${"representation".padEnd(16)}   probe      kNN   k-means NMI    ARI    ACC`);
   for (const r of results) {
@@ -572,6 +739,14 @@ async function main(): Promise<number> {
       }`,
     );
   }
+  const ft = results.find((r) => r.name === "simclr")?.scan?.finetune;
+  if (ft?.checkpoint) {
+    const dir = relative(Deno.cwd(), join(outDir, SCAN_FINETUNE_DIR)) || ".";
+    console.log(
+      `fine-tuned encoder: ${join(outDir, ft.checkpoint)} (deno task evaluate --run ${dir}; ` +
+        `deno task export --run ${dir})`,
+    );
+  }
   console.log(`wrote ${outPath} (${(seconds / 60).toFixed(1)} min)`);
   if (finetuneFailure) {
     console.error(
@@ -586,6 +761,8 @@ if (import.meta.main) {
   try {
     Deno.exit(await main());
   } catch (e) {
+    // The pause was reported where it happened.
+    if (e instanceof FinetunePaused) Deno.exit(e.reason === "interrupt" ? 130 : 0);
     console.error(`evaluate: ${(e as Error).message}`);
     Deno.exit(1);
   }

@@ -216,6 +216,11 @@ export interface ScanFinetuneRecord extends ClusterScores {
   epochs: number;
   /** Scores after self-labelling on the fine-tuned encoder's features, when it ran. */
   selfLabel?: ClusterScores;
+  /**
+   * The fine-tuned encoder, a checkpoint in the trainer's format, relative to the run folder
+   * (`scan-finetune/checkpoint.ckpt`): `evaluate --run RUN/scan-finetune` and `export` load it.
+   */
+  checkpoint?: string;
 }
 
 /** Experiment 2: PCA fitted on train, test projected onto the first two components. */

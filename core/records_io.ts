@@ -209,6 +209,7 @@ export function parseResults(value: unknown, file: string = RUN_FILES.results): 
         const ft = r.object(scan.finetune, `${at}scan.finetune`);
         r.clusterScores(ft, `${at}scan.finetune.`);
         r.number(ft, "epochs", `${at}scan.finetune.`);
+        r.string(ft, "checkpoint", `${at}scan.finetune.`, true);
         if (ft.selfLabel !== undefined) {
           const sl = r.object(ft.selfLabel, `${at}scan.finetune.selfLabel`);
           r.clusterScores(sl, `${at}scan.finetune.selfLabel.`);

@@ -86,6 +86,11 @@ export interface ScanRepresentationOptions extends Omit<ScanOptions, "seed" | "o
   readonly onStage?: (stage: string, fraction: number) => void;
   /** Given the first seed's heads and the mined neighbours (`[n, k]`), e.g. to fine-tune from. */
   readonly onFit?: (fit: ScanFit, neighbours: Int32Array, k: number) => void;
+  /**
+   * Neighbours mined already (`[n, m]`, nearest first, m ≥ `k`), e.g. by {@linkcode scanSweep}:
+   * mining is skipped and the purity curve goes up to m.
+   */
+  readonly mined?: Int32Array;
 }
 
 /**
@@ -100,12 +105,19 @@ export async function scanRepresentation(
 ): Promise<ScanResult> {
   const t0 = performance.now();
   const k = options.k ?? 20;
-  const purityK = Math.max(k, Math.min(options.purityK ?? 50, train.n - 1));
+  const purityK = options.mined
+    ? options.mined.length / train.n
+    : Math.max(k, Math.min(options.purityK ?? 50, train.n - 1));
+  if (!Number.isInteger(purityK) || purityK < k) {
+    throw new Error(
+      `scanRepresentation: the mined neighbours give ${purityK} per image, k is ${k}`,
+    );
+  }
   const seeds = options.seeds ?? [0];
   if (seeds.length === 0) throw new Error("scanRepresentation: give at least one seed");
   const clusters = options.clusters ?? 10;
   options.onStage?.("neighbours", 0);
-  const mined = await mineNeighbours(train.x, train.n, dim, purityK, {
+  const mined = options.mined ?? await mineNeighbours(train.x, train.n, dim, purityK, {
     backend: options.backend,
     onProgress: (d, t) => options.onStage?.("neighbours", d / t),
   });
@@ -201,4 +213,78 @@ export async function scanRepresentation(
       }
       : {}),
   };
+}
+
+/** One point of a {@linkcode scanSweep}: neighbours per image and the entropy weight. */
+export interface ScanSweepPoint {
+  /** Neighbours per image. */
+  k: number;
+  /** Weight of the entropy term. */
+  entropyWeight: number;
+}
+
+/** One row of a {@linkcode scanSweep}: the first seed's test scores and its chosen head's loss. */
+export interface ScanSweepRow extends ScanSweepPoint, ClusterScores {
+  /** The chosen head's loss parts over its last epoch (first seed). */
+  loss: HeadLoss;
+  /** Epochs completed (first seed). */
+  epochs: number;
+  /** Every seed's scores. */
+  seeds: ScanResult["seeds"];
+  /** Seconds of head training and scoring. */
+  seconds: number;
+}
+
+/**
+ * SCAN on frozen features for several (k, entropy weight) points: the neighbours are mined once,
+ * up to the largest k (at least 50, for the purity curve), and each point trains and scores its
+ * heads as {@linkcode scanRepresentation} does. `onRow` gets each row as it is done (to save
+ * partial results of a long sweep); the purity curve is returned once.
+ */
+export async function scanSweep(
+  train: { x: Float32Array; labels: Labels; n: number },
+  test: { x: Float32Array; labels: Labels; n: number },
+  dim: number,
+  points: readonly ScanSweepPoint[],
+  options: Omit<ScanRepresentationOptions, "k" | "entropyWeight" | "mined" | "onFit"> & {
+    readonly onRow?: (row: ScanSweepRow, done: number) => void | Promise<void>;
+  },
+): Promise<{ rows: ScanSweepRow[]; neighbourPurity: number[] }> {
+  if (points.length === 0) throw new Error("scanSweep: give at least one point");
+  const width = Math.min(
+    Math.max(options.purityK ?? 50, ...points.map((p) => p.k)),
+    train.n - 1,
+  );
+  options.onStage?.("neighbours", 0);
+  const mined = await mineNeighbours(train.x, train.n, dim, width, {
+    backend: options.backend,
+    onProgress: (d, t) => options.onStage?.("neighbours", d / t),
+  });
+  const rows: ScanSweepRow[] = [];
+  let neighbourPurity: number[] = [];
+  for (const [i, point] of points.entries()) {
+    const r = await scanRepresentation(train, test, dim, {
+      ...options,
+      ...point,
+      mined,
+      selfLabel: false,
+      onStage: (s, f) => options.onStage?.(`k=${point.k} w=${point.entropyWeight} ${s}`, f),
+    });
+    neighbourPurity = r.neighbourPurity;
+    const row: ScanSweepRow = {
+      ...point,
+      nmi: r.nmi,
+      ari: r.ari,
+      accuracy: r.accuracy,
+      contingency: r.contingency,
+      matchedOrder: r.matchedOrder,
+      loss: r.loss,
+      epochs: r.epochs,
+      seeds: r.seeds,
+      seconds: r.seconds,
+    };
+    rows.push(row);
+    await options.onRow?.(row, i + 1);
+  }
+  return { rows, neighbourPurity };
 }

@@ -11,6 +11,12 @@
  * fine-tuning (warm start) and {@linkcode predictClusters} applies unchanged to features of the
  * fine-tuned encoder.
  *
+ * Fine-tuning can be resumed: at every epoch end (and when asked to pause) it hands the caller a
+ * {@linkcode FinetuneCheckpoint} to save beside the encoder's weights, and given the saved state
+ * back ({@linkcode FinetuneOptions.resume}) it continues the same trajectory: the batches and
+ * neighbour draws are replayed from the seed up to the saved step, the augmentations are seeded
+ * per step, and the heads and Adam's moments come from the checkpoint.
+ *
  * @module
  */
 import {
@@ -19,6 +25,8 @@ import {
   F,
   Linear,
   Optimizer,
+  type OptimizerState,
+  type Param,
   Rng,
   type ScanFinetuneRecord,
   scanLoss,
@@ -28,6 +36,7 @@ import {
 import type { Labels } from "./features.ts";
 import { type ClusterScores, scoreClusters } from "./metrics.ts";
 import {
+  type HeadLayer,
   type HeadLoss,
   mostConfident,
   predictClusters,
@@ -59,6 +68,65 @@ export interface FinetuneOptions {
   readonly deadline?: number;
   /** Called after every step. */
   readonly onProgress?: (p: FinetuneProgress) => void;
+  /**
+   * Called at every epoch end and before a pause, with what a resume needs besides the encoder's
+   * weights and batch-norm statistics (which the caller reads from the model). Awaited: the
+   * encoder and the heads do not change until it returns.
+   */
+  readonly onCheckpoint?: (c: FinetuneCheckpoint) => Promise<void>;
+  /**
+   * Asked before each step with the steps done so far: a reason (`max-steps`, `interrupt`) stops
+   * fine-tuning there, after `onCheckpoint`, with a {@linkcode FinetunePaused} error.
+   */
+  readonly pause?: (step: number) => string | undefined;
+  /** State saved by `onCheckpoint`, to continue from; the model must hold the saved encoder. */
+  readonly resume?: FinetuneResume;
+}
+
+/** One step's per-head loss parts (`[total, consistency, entropy]` per head) and its anchors. */
+export interface FinetuneStepLoss {
+  /** Anchors in the step. */
+  readonly b: number;
+  /** `3 · heads` values. */
+  readonly values: readonly number[];
+}
+
+/** The progress part of a fine-tuning checkpoint (plain JSON). */
+export interface FinetuneProgressState {
+  /** Steps done. */
+  readonly step: number;
+  /** Steps per epoch, to check the batch size on resume. */
+  readonly stepsPerEpoch: number;
+  /** Mean loss over the heads per epoch so far (the last one partial, summed over its steps). */
+  readonly epochLoss: readonly number[];
+  /** The last steps' losses (at most one epoch's worth), for choosing the head at the end. */
+  readonly history: readonly FinetuneStepLoss[];
+}
+
+/** What {@linkcode FinetuneOptions.onCheckpoint} gets. */
+export interface FinetuneCheckpoint extends FinetuneProgressState {
+  /** Why it is written: `epoch`, or the pause reason. */
+  readonly reason: string;
+  /** The heads' live parameters, named `scan.finetune.head<h>.<layer>.weight|bias`. */
+  readonly headParams: readonly Param[];
+  /** Adam's state over the encoder's and the heads' parameters. */
+  readonly optimizer: OptimizerState;
+}
+
+/** What {@linkcode FinetuneOptions.resume} takes: a checkpoint read back. */
+export interface FinetuneResume extends FinetuneProgressState {
+  /** Each head's layers, as saved. */
+  readonly heads: readonly (readonly HeadLayer[])[];
+  /** Adam's state, as saved. */
+  readonly optimizer: OptimizerState;
+}
+
+/** Thrown when {@linkcode FinetuneOptions.pause} stops fine-tuning (after its checkpoint). */
+export class FinetunePaused extends Error {
+  constructor(readonly step: number, readonly reason: string) {
+    super(`SCAN fine-tuning paused (${reason}) after step ${step}`);
+    this.name = "FinetunePaused";
+  }
 }
 
 /** Progress of {@linkcode finetuneScan}. */
@@ -128,9 +196,23 @@ export async function finetuneScan(
   const rng = new Rng(seed);
   const g = model.params()[0].value.graph;
   const { dim, clusters } = start;
+  const resume = options.resume;
+  if (resume && resume.heads.length !== start.allLayers.length) {
+    throw new Error(
+      `finetuneScan: the checkpoint has ${resume.heads.length} heads, the start ${start.allLayers.length}`,
+    );
+  }
   const heads: Linear[][] = start.allLayers.map((layers, h) =>
-    layers.map((l, i) => {
-      const layer = new Linear(g, rng, `scan.finetune.head${h}.${i}`, l.nIn, l.nOut);
+    layers.map((l0, i) => {
+      // The layers are made from the start's heads whether resuming or not, so the random
+      // stream below is the same; a resume then overwrites them with the saved heads.
+      const layer = new Linear(g, rng, `scan.finetune.head${h}.${i}`, l0.nIn, l0.nOut);
+      const l = resume ? resume.heads[h][i] : l0;
+      if (l.nIn !== l0.nIn || l.nOut !== l0.nOut) {
+        throw new Error(
+          `finetuneScan: saved head ${h} layer ${i} is ${l.nIn}×${l.nOut}, expected ${l0.nIn}×${l0.nOut}`,
+        );
+      }
       for (const [p, values] of [[layer.weight, l.weight], [layer.bias!, l.bias]] as const) {
         g.dispose(p.value);
         p.value = g.keep(g.variable(values, [...p.value.shape]));
@@ -146,6 +228,7 @@ export async function finetuneScan(
     name: "adam",
     weightDecay: options.weightDecay ?? 1e-4,
   });
+  if (resume) optimizer.load(resume.optimizer);
   const mean = g.keep(g.constant(Float32Array.from(start.mean), [dim]));
   const invStd = g.keep(g.constant(Float32Array.from(start.std, (s) => 1 / s), [dim]));
   const forwardHead = (layers: Linear[], x: Tensor) =>
@@ -155,8 +238,14 @@ export async function finetuneScan(
   const totalSteps = epochs * stepsPerEpoch;
   // Each step's per-head losses, so the choice can average the last epoch's worth of steps even
   // when the deadline stops an epoch part-way.
-  const history: { b: number; values: Float32Array }[] = [];
-  const epochLoss: number[] = [];
+  const history: FinetuneStepLoss[] = resume ? [...resume.history] : [];
+  const epochLoss: number[] = resume ? [...resume.epochLoss] : [];
+  if (resume && resume.stepsPerEpoch !== stepsPerEpoch) {
+    throw new Error(
+      `finetuneScan: the checkpoint has ${resume.stepsPerEpoch} steps per epoch, this run ` +
+        `${stepsPerEpoch} (another batch size or train set)`,
+    );
+  }
   // The batch of a step: anchors, then one random neighbour of each.
   const orders: Int32Array[] = [];
   const batchOf = (step: number) => {
@@ -173,16 +262,37 @@ export async function finetuneScan(
     return indices;
   };
   const augmentSeed = (step: number) => (seed * 1_000_003 + step) % 2 ** 31;
-  let step = 0;
+  const first = resume?.step ?? 0;
+  // Replaying the batches up to the saved step puts the random stream where the run left it.
+  for (let s = 0; s < first; s++) batchOf(s);
+  const checkpoint = async (step: number, reason: string) => {
+    await options.onCheckpoint?.({
+      reason,
+      step,
+      stepsPerEpoch,
+      epochLoss: [...epochLoss],
+      history: history.slice(-stepsPerEpoch),
+      headParams,
+      optimizer: await optimizer.state(),
+    });
+  };
+  let step = first;
   let stoppedByDeadline = false;
   // The next batch is augmented while the current one trains.
-  let indices = batchOf(0);
-  let pending: Promise<Float32Array> | undefined = options.augment(indices, augmentSeed(0));
+  let indices = batchOf(first);
+  let pending: Promise<Float32Array> | undefined = first < totalSteps
+    ? options.augment(indices, augmentSeed(first))
+    : undefined;
   try {
     for (; step < totalSteps; step++) {
-      if (options.deadline !== undefined && step > 0 && performance.now() > options.deadline) {
+      if (options.deadline !== undefined && step > first && performance.now() > options.deadline) {
         stoppedByDeadline = true;
         break;
+      }
+      const pauseReason = options.pause?.(step);
+      if (pauseReason) {
+        await checkpoint(step, pauseReason);
+        throw new FinetunePaused(step, pauseReason);
       }
       const views = await pending!;
       const current = indices;
@@ -235,13 +345,15 @@ export async function finetuneScan(
           }; the weights were not updated. Try a lower --finetune-lr`,
         );
       }
-      history.push({ b, values });
+      history.push({ b, values: [...values] });
+      if (history.length > stepsPerEpoch) history.shift();
       const epoch = Math.floor(step / stepsPerEpoch);
       if (epochLoss.length <= epoch) epochLoss.push(0);
       epochLoss[epoch] += (meanLoss * b) / n;
       options.onProgress?.({ step: step + 1, totalSteps, epoch: epoch + 1, loss: meanLoss });
+      if ((step + 1) % stepsPerEpoch === 0) await checkpoint(step + 1, "epoch");
     }
-    if (step === 0) throw new Error("finetuneScan: no step ran");
+    if (step === 0 || history.length === 0) throw new Error("finetuneScan: no step ran");
     // A partial last epoch's mean is over the anchors it saw.
     const lastSteps = step - (epochLoss.length - 1) * stepsPerEpoch;
     if (lastSteps < stepsPerEpoch) {
@@ -265,6 +377,8 @@ export async function finetuneScan(
       if (headLosses[h].loss < headLosses[best].loss) best = h;
     }
     const allLayers = await readHeadLayers(heads);
+    // The head input's standardisation stays the start's; a resumed run takes its heads from
+    // the checkpoint, so `start.allLayers` there are the saved ones.
     return {
       fit: {
         ...start,

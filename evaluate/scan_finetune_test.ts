@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { createRefBackend } from "@simclr/backend-ref";
 import { createModel, encodeImages, Graph, Rng, type SimclrModel } from "@simclr/core";
-import { finetuneAndScore, finetuneScan } from "./scan_finetune.ts";
+import {
+  finetuneAndScore,
+  type FinetuneCheckpoint,
+  FinetunePaused,
+  type FinetuneResume,
+  finetuneScan,
+} from "./scan_finetune.ts";
 import { trainScanHeads } from "./scan_heads.ts";
 import { mineNeighbours } from "./scan_neighbours.ts";
 
@@ -177,5 +183,104 @@ Deno.test("finetuneAndScore scores the fine-tuned encoder's test clusters and se
         selfLabel: true,
       }),
     /self-labelling needs augmented view images/,
+  );
+});
+
+/** A host copy of what `onCheckpoint` hands over: what a resume checkpoint file holds. */
+async function saved(c: FinetuneCheckpoint): Promise<FinetuneResume & { reason: string }> {
+  const heads = [];
+  for (let h = 0; c.headParams.some((p) => p.name.startsWith(`scan.finetune.head${h}.`)); h++) {
+    const weight = c.headParams.find((p) => p.name === `scan.finetune.head${h}.0.weight`)!;
+    const bias = c.headParams.find((p) => p.name === `scan.finetune.head${h}.0.bias`)!;
+    const [nIn, nOut] = weight.value.shape;
+    heads.push([{ weight: await weight.value.read(), bias: await bias.value.read(), nIn, nOut }]);
+  }
+  return {
+    reason: c.reason,
+    step: c.step,
+    stepsPerEpoch: c.stepsPerEpoch,
+    epochLoss: [...c.epochLoss],
+    history: structuredClone(c.history),
+    heads,
+    optimizer: structuredClone(c.optimizer),
+  };
+}
+
+Deno.test("finetuneScan paused mid-epoch and resumed from its checkpoint ends where an unpaused run does", async () => {
+  const options = { epochs: 3, batchSize: 12, lr: 1e-2, seed: 3 };
+  // Uninterrupted: 3 epochs of 2 steps, a checkpoint at each epoch end.
+  const a = await fixture();
+  const epochEnds: (FinetuneResume & { reason: string })[] = [];
+  const full = await finetuneScan(a.model, a.start, a.train.n, a.neighbours, a.k, {
+    ...options,
+    augment: identityAugment(a.train.images),
+    onCheckpoint: async (c) => void epochEnds.push(await saved(c)),
+  });
+  assert.deepEqual(epochEnds.map((c) => [c.reason, c.step]), [["epoch", 2], ["epoch", 4], [
+    "epoch",
+    6,
+  ]]);
+  assert.equal(full.steps, 6);
+
+  // The same run paused before step 4 (mid-epoch 2): its checkpoint, then FinetunePaused.
+  const b = await fixture();
+  let pausedAt: (FinetuneResume & { reason: string }) | undefined;
+  let encoder: Float32Array[] = [];
+  await assert.rejects(
+    () =>
+      finetuneScan(b.model, b.start, b.train.n, b.neighbours, b.k, {
+        ...options,
+        augment: identityAugment(b.train.images),
+        pause: (step) => step >= 3 ? "max-steps" : undefined,
+        onCheckpoint: async (c) => {
+          if (c.reason !== "max-steps") return;
+          pausedAt = await saved(c);
+          encoder = await encoderValues(b.model);
+        },
+      }),
+    (e) => e instanceof FinetunePaused && e.step === 3 && e.reason === "max-steps",
+  );
+  assert.equal(pausedAt?.step, 3);
+  assert.equal(pausedAt!.epochLoss.length, 2, "the second epoch's partial loss is saved");
+
+  // A new model given the saved encoder, heads and Adam state continues to the same end.
+  const c = createModel(b.g, "small", { seed: 1, width: 2 });
+  [...c.encoder.params(), ...c.encoder.buffers()].forEach((t, i) => {
+    b.g.dispose(t.value);
+    t.value = b.g.keepAsVariable(b.g.constant(encoder[i], [...t.value.shape]));
+  });
+  const resumed = await finetuneScan(c, b.start, b.train.n, b.neighbours, b.k, {
+    ...options,
+    augment: identityAugment(b.train.images),
+    resume: pausedAt,
+  });
+  assert.equal(resumed.steps, 6);
+  // Same operations in the same order on the reference backend: equal to the last bit
+  // (tolerance 0), encoder weights and statistics, heads, losses and the head chosen.
+  assert.deepEqual(await encoderValues(c), await encoderValues(a.model));
+  assert.deepEqual(resumed.fit.allLayers, full.fit.allLayers);
+  assert.deepEqual(resumed.epochLoss, full.epochLoss);
+  assert.equal(resumed.best, full.best);
+  assert.deepEqual(resumed.heads, full.heads);
+
+  // Killed after the last epoch's checkpoint: a resume runs no step and gives the same choice.
+  const done = await finetuneScan(a.model, a.start, a.train.n, a.neighbours, a.k, {
+    ...options,
+    augment: identityAugment(a.train.images),
+    resume: epochEnds[2],
+  });
+  assert.equal(done.steps, 6);
+  assert.deepEqual(done.heads, full.heads);
+  assert.deepEqual(done.fit.allLayers, full.fit.allLayers);
+  // A checkpoint of another batch size is refused.
+  await assert.rejects(
+    () =>
+      finetuneScan(a.model, a.start, a.train.n, a.neighbours, a.k, {
+        ...options,
+        batchSize: 8,
+        augment: identityAugment(a.train.images),
+        resume: epochEnds[0],
+      }),
+    /checkpoint has 2 steps per epoch, this run 3/,
   );
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRefBackend } from "@simclr/backend-ref";
 import { Rng } from "@simclr/core";
-import { scanRepresentation } from "./scan.ts";
+import { scanRepresentation, scanSweep } from "./scan.ts";
 import { mostConfident, predictClusters, selfLabel, trainScanHeads } from "./scan_heads.ts";
 import { mineNeighbours, neighbourPurity } from "./scan_neighbours.ts";
 import { gaussianBlobs } from "./test_data.ts";
@@ -195,4 +195,45 @@ Deno.test("self-labelling with no confident row stops at once", async () => {
   });
   assert.deepEqual(result.confident, [0]);
   assert.equal(result.epochs, 0);
+});
+
+Deno.test("scanSweep: each point scores as scanRepresentation does alone, on one mining", async () => {
+  const { d, train, test } = blobData();
+  const common = {
+    backend: createRefBackend(),
+    clusters: 4,
+    heads: 2,
+    epochs: 3,
+    batchSize: 64,
+    lr: 0.01,
+    seeds: [1],
+  };
+  const points = [{ k: 3, entropyWeight: 2 }, { k: 60, entropyWeight: 5 }];
+  const done: number[] = [];
+  const sweep = await scanSweep(train, test, d, points, {
+    ...common,
+    onRow: (row, i) => void done.push(i, row.k),
+  });
+  assert.deepEqual(done, [1, 3, 2, 60]);
+  // Mined once up to the largest k (60 > the default 50), so the purity curve goes that far.
+  assert.equal(sweep.neighbourPurity.length, 60);
+  for (const [i, point] of points.entries()) {
+    const alone = await scanRepresentation(train, test, d, { ...common, ...point, purityK: 60 });
+    const row = sweep.rows[i];
+    // The same heads from the same neighbours: equal scores and losses (tolerance 0).
+    assert.deepEqual(
+      [row.k, row.entropyWeight, row.accuracy, row.nmi, row.ari, row.loss],
+      [point.k, point.entropyWeight, alone.accuracy, alone.nmi, alone.ari, alone.loss],
+    );
+    assert.deepEqual(row.contingency, alone.contingency);
+    assert.deepEqual(sweep.neighbourPurity, alone.neighbourPurity);
+  }
+  // Each point's weight reaches its loss: total = consistency − weight · entropy.
+  const [small, large] = sweep.rows;
+  assert.ok(Math.abs(small.loss.loss - (small.loss.consistency - 2 * small.loss.entropy)) < 1e-4);
+  assert.ok(Math.abs(large.loss.loss - (large.loss.consistency - 5 * large.loss.entropy)) < 1e-4);
+  await assert.rejects(
+    () => scanRepresentation(train, test, d, { ...common, k: 5, mined: new Int32Array(400 * 3) }),
+    /the mined neighbours give 3 per image, k is 5/,
+  );
 });

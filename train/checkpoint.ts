@@ -86,13 +86,14 @@ function isAllFinite(data: Float32Array): boolean {
 }
 
 /**
- * Copies the model and optimiser state to the host and writes the checkpoint atomically. Throws
+ * Copies the model's parameters and buffers (any module's: SCAN fine-tuning adds its heads) and
+ * the optimiser state to the host and writes the checkpoint atomically. Throws
  * {@linkcode NonFiniteCheckpointError} (and writes nothing) when any weight, batch-norm statistic
  * or optimiser slot is not finite, so the file on disk is always one worth resuming from.
  */
 export async function saveCheckpoint<C>(
   path: string,
-  model: SimclrModel,
+  model: Pick<SimclrModel, "params" | "buffers">,
   optimizerState: OptimizerState,
   meta: Omit<CheckpointMeta<C>, "version" | "savedAt">,
 ): Promise<void> {
