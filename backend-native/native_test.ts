@@ -102,6 +102,13 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     // Stride 2 with small images: the col2im input gradient takes two images per chunk, and
     // its 120-row GEMM pieces cross from one image into the next.
     [[16, 20, 20, 8], [3, 3, 8, 12], 2, 1],
+    // Few input channels (cin < 16, the first layer): the padded-image path, forward and filter
+    // gradient (outC a multiple of NR). RGB with several row chunks, a last pixel tile of 1 and
+    // a last K-block of 3 columns; one channel, a 5x3 filter, stride 2 and a pad of 2; stride 2
+    // without padding, 3 output-channel strips.
+    [[8, 33, 35, 3], [3, 3, 3, 32], 1, 1],
+    [[3, 12, 10, 1], [5, 3, 1, 16], 2, 2],
+    [[2, 8, 9, 7], [3, 3, 7, 48], 2, 0],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };
