@@ -410,6 +410,23 @@ Deno.test("hand-computed values: matMul, first maximum on ties, NaN handling", a
   const dxn = native.maxPoolGrad(up([1, 2], [1, 1, 1, 2]), xn, { size: 2, stride: 2 });
   assert.deepEqual(Array.from(await native.read(dxn)), [1, 2, 0, 0, 0, 0, 0, 0]);
 
+  // The same ties and NaNs in 19 channels, so that the vector path of tiling windows (8 or 16
+  // channels at a time) and its scalar tail both see each case: per channel c, pattern c % 4 is
+  // a tie (first 3 wins), a first-position NaN, a later NaN losing to 5, and a tie after a 0
+  // with a NaN last (the first 4 wins). dy = c + 1.
+  const patterns = [[3, 3, 0, 1], [NaN, 5, 1, 2], [5, 2, NaN, 0], [0, 4, 4, NaN]];
+  const winner = [0, 0, 0, 1];
+  const C = 19;
+  const xv: number[] = new Array(4 * C), want: number[] = new Array(4 * C).fill(0);
+  for (let c = 0; c < C; c++) {
+    for (let k = 0; k < 4; k++) xv[k * C + c] = patterns[c % 4][k];
+    want[winner[c % 4] * C + c] = c + 1;
+  }
+  const xw = up(xv, [1, 2, 2, C]);
+  const dyw = up(Array.from({ length: C }, (_, c) => c + 1), [1, 1, 1, C]);
+  const dxw = native.maxPoolGrad(dyw, xw, { size: 2, stride: 2 });
+  assert.deepEqual(Array.from(await native.read(dxw)), want);
+
   // relu and step let NaN through; reduce max propagates it.
   const v = up([NaN, -2, 0, 3], [4]);
   const relu = await native.read(native.unary("relu", v));
