@@ -102,6 +102,13 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     // Stride 2 with small images: the col2im input gradient takes two images per chunk, and
     // its 120-row GEMM pieces cross from one image into the next.
     [[16, 20, 20, 8], [3, 3, 8, 12], 2, 1],
+    // Few input channels (cin < 16, the first layer): the padded-image path, forward and filter
+    // gradient (outC a multiple of NR). RGB with several row chunks, a last pixel tile of 1 and
+    // a last K-block of 3 columns; one channel, a 5x3 filter, stride 2 and a pad of 2; stride 2
+    // without padding, 3 output-channel strips.
+    [[8, 33, 35, 3], [3, 3, 3, 32], 1, 1],
+    [[3, 12, 10, 1], [5, 3, 1, 16], 2, 2],
+    [[2, 8, 9, 7], [3, 3, 7, 48], 2, 0],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };
@@ -402,6 +409,23 @@ Deno.test("hand-computed values: matMul, first maximum on ties, NaN handling", a
   assert.equal(yv[1], 5);
   const dxn = native.maxPoolGrad(up([1, 2], [1, 1, 1, 2]), xn, { size: 2, stride: 2 });
   assert.deepEqual(Array.from(await native.read(dxn)), [1, 2, 0, 0, 0, 0, 0, 0]);
+
+  // The same ties and NaNs in 19 channels, so that the vector path of tiling windows (8 or 16
+  // channels at a time) and its scalar tail both see each case: per channel c, pattern c % 4 is
+  // a tie (first 3 wins), a first-position NaN, a later NaN losing to 5, and a tie after a 0
+  // with a NaN last (the first 4 wins). dy = c + 1.
+  const patterns = [[3, 3, 0, 1], [NaN, 5, 1, 2], [5, 2, NaN, 0], [0, 4, 4, NaN]];
+  const winner = [0, 0, 0, 1];
+  const C = 19;
+  const xv: number[] = new Array(4 * C), want: number[] = new Array(4 * C).fill(0);
+  for (let c = 0; c < C; c++) {
+    for (let k = 0; k < 4; k++) xv[k * C + c] = patterns[c % 4][k];
+    want[winner[c % 4] * C + c] = c + 1;
+  }
+  const xw = up(xv, [1, 2, 2, C]);
+  const dyw = up(Array.from({ length: C }, (_, c) => c + 1), [1, 1, 1, C]);
+  const dxw = native.maxPoolGrad(dyw, xw, { size: 2, stride: 2 });
+  assert.deepEqual(Array.from(await native.read(dxw)), want);
 
   // relu and step let NaN through; reduce max propagates it.
   const v = up([NaN, -2, 0, 3], [4]);

@@ -245,6 +245,10 @@ static void pack_im2col_T(const float* x, const Conv& g, int pc, int kc, int k0,
 static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
                          const Conv& g) {
 #if MR == 6
+  if (rows_conv_ok(g)) {
+    conv_forward_rows(x, w, wrs, wcs, y, g);
+    return;
+  }
   if (direct_conv_ok(g)) {
     conv_forward_direct(x, w, wrs, wcs, y, g);
     return;
@@ -304,6 +308,12 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
     memset(dw, 0, KN * sizeof(float));
     return;
   }
+#if MR == 6
+  if (rows_conv_ok(g) && N % NR == 0) {
+    conv_grad_filter_rows(x, dy, dw, g);
+    return;
+  }
+#endif
   const int Npad = round_up(N, NR), nstrips = Npad / NR;
   const int mstrips = (K + MR - 1) / MR;
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total

@@ -7,6 +7,52 @@
 // ---------------------------------------------------------------------------------------------
 // Max pooling (VALID). d = {batch, inH, inW, C, outH, outW, size, stride}.
 
+/**
+ * The gradient of one window that owns its pixels (windows tiling the image), all channels, a
+ * vector of them at a time: the maximum (strict >, so the first wins and a NaN in the first
+ * position stays), then dy to the first position holding it and 0 elsewhere, written once. The
+ * general loop below goes over the channels three times through scratch arrays per window.
+ */
+static inline void maxpool_grad_window_vec(const float* corner, const float* g, float* o, int C,
+                                           i64 inW, int size) {
+  int c = 0;
+  for (; c + VL <= C; c += VL) {
+    vf best, v;
+    memcpy(&best, corner + c, sizeof best);
+    for (int k = 1; k < size * size; k++) {
+      memcpy(&v, corner + ((i64)(k / size) * inW + (k % size)) * C + c, sizeof v);
+      best = v > best ? v : best;
+    }
+    vf gv;
+    memcpy(&gv, g + c, sizeof gv);
+    const vf zero = {};
+    auto taken = (best != best);  // a NaN maximum can only come from position 0
+    for (int k = 0; k < size * size; k++) {
+      const i64 off = ((i64)(k / size) * inW + (k % size)) * C + c;
+      memcpy(&v, corner + off, sizeof v);
+      const auto hit = (k == 0 ? (v == best) | taken : (v == best) & ~taken);
+      taken |= hit;
+      const vf share = hit ? gv : zero;
+      memcpy(o + off, &share, sizeof share);
+    }
+  }
+  for (; c < C; c++) {
+    float best = corner[c];
+    for (int k = 1; k < size * size; k++) {
+      const float v = corner[((i64)(k / size) * inW + (k % size)) * C + c];
+      best = v > best ? v : best;
+    }
+    int taken = best != best;
+    for (int k = 0; k < size * size; k++) {
+      const i64 off = ((i64)(k / size) * inW + (k % size)) * C + c;
+      const float v = corner[off];
+      const int hit = k == 0 ? (v == best) | taken : (v == best) & !taken;
+      taken |= hit;
+      o[off] = hit ? g[c] : 0.0f;
+    }
+  }
+}
+
 extern "C" {
 
 void nb_maxpool(const float* x, float* y, const int* d) {
@@ -49,7 +95,16 @@ void nb_maxpool_grad(const float* dy, const float* x, float* dx, const int* d) {
     for (int b = 0; b < batch; b++) {
       float* dxi = dx + b * img;
       const float* xi = x + b * img;
-      if (!tiles) memset(dxi, 0, img * sizeof(float));
+      if (tiles) {
+        for (int oy = 0; oy < outH; oy++)
+          for (int ox = 0; ox < outW; ox++) {
+            const i64 cornerOff = ((i64)oy * stride * inW + ox * stride) * C;
+            maxpool_grad_window_vec(xi + cornerOff, dy + (((i64)b * outH + oy) * outW + ox) * C,
+                                    dxi + cornerOff, C, inW, size);
+          }
+        continue;
+      }
+      memset(dxi, 0, img * sizeof(float));
       for (int oy = 0; oy < outH; oy++)
         for (int ox = 0; ox < outW; ox++) {
           const i64 cornerOff = ((i64)oy * stride * inW + ox * stride) * C;

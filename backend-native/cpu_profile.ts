@@ -1,0 +1,194 @@
+/**
+ * CPU-time profile of one SimCLR training step on the native backend, for a shared machine where
+ * wall time says more about the neighbours than about the kernels. Every figure is CPU time read
+ * with `clock_gettime` through FFI: per kernel call the calling thread's CPU time with one kernel
+ * thread (so the whole kernel runs on that thread), and per step the process's CPU time (every
+ * thread; OpenMP waits passively, so idle workers cost nothing).
+ *
+ * With `--old DIR` it loads a second copy of the backend from DIR (a checkout of another commit,
+ * e.g. from `git archive`) and runs the two side by side in one process, alternating step by
+ * step, so that both see the same load; it prints the best of N for each.
+ *
+ * Usage: `deno run -A backend-native/cpu_profile.ts [--model small] [--batch 256] [--rounds 5]
+ *  [--threads 2] [--old DIR] [--no-profile]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import {
+  type Backend,
+  createModel,
+  DEFAULT_OPTIMIZER,
+  Graph,
+  type ModelName,
+  Optimizer,
+  Rng,
+  trainStep,
+} from "@simclr/core";
+import { createNativeBackend } from "./mod.ts";
+
+const CLOCK_PROCESS_CPUTIME_ID = 2;
+const CLOCK_THREAD_CPUTIME_ID = 3;
+const libc = Deno.dlopen("libc.so.6", {
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
+});
+const ts = new BigInt64Array(2);
+/** CPU milliseconds of `clock` (a CLOCK_*_CPUTIME_ID). */
+function cpuMs(clock: number): number {
+  libc.symbols.clock_gettime(clock, ts);
+  return Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
+}
+
+interface Entry {
+  key: string;
+  calls: number;
+  ms: number;
+}
+
+/** Wraps `inner` so every kernel call adds its thread CPU time under its kind and shape. */
+function profiled(inner: Backend) {
+  const kinds = new Map<string, Entry>();
+  const details = new Map<string, Entry>();
+  const add = (map: Map<string, Entry>, key: string, ms: number) => {
+    const e = map.get(key) ?? { key, calls: 0, ms: 0 };
+    e.calls++;
+    e.ms += ms;
+    map.set(key, e);
+  };
+  const shape = (t: unknown) => `[${(t as { shape: number[] }).shape}]`;
+  const backend = new Proxy(inner, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      if (typeof value !== "function") return value;
+      if (prop === "read" || prop === "liveTensors") return value.bind(target);
+      return (...args: unknown[]) => {
+        const t0 = cpuMs(CLOCK_THREAD_CPUTIME_ID);
+        const out = value.apply(target, args);
+        const ms = cpuMs(CLOCK_THREAD_CPUTIME_ID) - t0;
+        const op = typeof args[0] === "string" ? ` ${args[0]}` : "";
+        const kind = `${String(prop)}${op}`;
+        const tensors = args.filter((a) => a && typeof a === "object" && "shape" in a);
+        add(kinds, kind, ms);
+        add(details, `${kind} ${tensors.map(shape).join(" ")}`, ms);
+        return out;
+      };
+    },
+  });
+  return { backend, kinds, details };
+}
+
+/** A model, optimiser and fixed views on one backend, stepping on demand. */
+function stepper(backend: Backend, model: ModelName, batch: number) {
+  const g = new Graph(backend);
+  const net = createModel(g, model, { seed: 0 });
+  const opt = new Optimizer(g, net.params(), DEFAULT_OPTIMIZER);
+  const rng = new Rng(1);
+  const views = [0, 1].map(() => new Float32Array(batch * 3072).map(() => rng.normal()));
+  return {
+    step: () =>
+      trainStep(net, opt, views[0], views[1], batch, { loss: "ntxent", temperature: 0.5 }, 1e-3),
+    dispose: () => {
+      opt.dispose();
+      net.dispose();
+    },
+  };
+}
+
+function table(rows: Entry[], total: number, limit: number): string {
+  const sorted = [...rows].sort((a, b) => b.ms - a.ms).slice(0, limit);
+  const w = Math.max(6, ...sorted.map((r) => r.key.length));
+  const lines = [`${"kernel".padEnd(w)}  calls   cpu ms      %`];
+  for (const r of sorted) {
+    lines.push(
+      `${r.key.padEnd(w)}  ${String(r.calls).padStart(5)}  ${r.ms.toFixed(1).padStart(7)}  ${
+        (100 * r.ms / total).toFixed(1).padStart(5)
+      }`,
+    );
+  }
+  return lines.join("\n");
+}
+
+async function main() {
+  const args = parseArgs({
+    args: Deno.args,
+    options: {
+      model: { type: "string", default: "small" },
+      batch: { type: "string", default: "256" },
+      rounds: { type: "string", default: "5" },
+      threads: { type: "string", default: "2" },
+      old: { type: "string" },
+      "no-profile": { type: "boolean", default: false },
+    },
+    strict: true,
+  }).values;
+  const model = args.model as ModelName;
+  const batch = Number(args.batch);
+  const rounds = Number(args.rounds);
+  const threads = Number(args.threads);
+  const libs: { name: string; create: typeof createNativeBackend }[] = [
+    { name: "new", create: createNativeBackend },
+  ];
+  if (args.old) {
+    const mod = await import(
+      new URL(`file://${Deno.realPathSync(args.old)}/backend-native/mod.ts`).href
+    );
+    libs.unshift({ name: "old", create: mod.createNativeBackend });
+  }
+  for (const lib of libs) {
+    if (args["no-profile"]) break;
+    // One kernel thread: each call's CPU time is then the calling thread's.
+    const b = await lib.create({ threads: 1 });
+    const p = profiled(b);
+    const s = stepper(p.backend, model, batch);
+    await s.step();
+    let best: { kinds: Entry[]; details: Entry[]; step: number } | undefined;
+    for (let r = 0; r < 2; r++) {
+      p.kinds.clear();
+      p.details.clear();
+      const t0 = cpuMs(CLOCK_THREAD_CPUTIME_ID);
+      await s.step();
+      const step = cpuMs(CLOCK_THREAD_CPUTIME_ID) - t0;
+      if (!best || step < best.step) {
+        best = { kinds: [...p.kinds.values()], details: [...p.details.values()], step };
+      }
+    }
+    s.dispose();
+    b.close();
+    const kernels = best!.kinds.reduce((a, e) => a + e.ms, 0);
+    console.log(
+      `\n[${lib.name}] ${model} batch ${batch}, 1 thread: step ${best!.step.toFixed(0)} ms CPU, ` +
+        `kernels ${kernels.toFixed(0)} ms, outside kernels ${(best!.step - kernels).toFixed(0)} ms`,
+    );
+    console.log(table(best!.kinds, best!.step, 40));
+    console.log(table(best!.details, best!.step, 40));
+  }
+  // Side by side: alternate the libraries step by step, process CPU and wall per step.
+  const runs = [];
+  for (const lib of libs) {
+    const b = await lib.create({ threads });
+    const s = stepper(b, model, batch);
+    await s.step();
+    runs.push({ name: lib.name, s, b, cpu: [] as number[], wall: [] as number[] });
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const run of runs) {
+      const c0 = cpuMs(CLOCK_PROCESS_CPUTIME_ID), w0 = performance.now();
+      await run.s.step();
+      run.cpu.push(cpuMs(CLOCK_PROCESS_CPUTIME_ID) - c0);
+      run.wall.push(performance.now() - w0);
+    }
+  }
+  for (const run of runs) {
+    const cpu = [...run.cpu].sort((a, b) => a - b), wall = [...run.wall].sort((a, b) => a - b);
+    console.log(
+      `[${run.name}] ${model} batch ${batch}, ${threads} threads, ${rounds} steps: process CPU ` +
+        `best ${cpu[0].toFixed(0)} ms, median ${cpu[cpu.length >> 1].toFixed(0)} ms; wall best ` +
+        `${wall[0].toFixed(0)} ms (${(batch / wall[0] * 1000).toFixed(0)} img/s), median ` +
+        `${wall[wall.length >> 1].toFixed(0)} ms`,
+    );
+    run.s.dispose();
+    run.b.close();
+  }
+}
+
+if (import.meta.main) await main();
