@@ -196,9 +196,10 @@ static inline void split_range(int total, int parts, int t, int& a, int& b) {
 }
 
 // Blocking of the plain GEMM (nb_matmul). With AVX2 a K-block twice the convolutions' halves the
-// passes over C and the packing calls: on the 2-core Zen 3 EPYC (32 KiB L1, 512 KiB L2) the 1024³
-// product ran 3-7% faster with 512 x 96-row blocks than with 256 x 120 in four alternations of
-// old and new builds. AVX-512's 32-wide B strips would not fit L1 at 512, so it keeps KC.
+// passes over C and the packing calls. On the 2-core Zen 3 EPYC (32 KiB L1, 512 KiB L2), 1024³
+// with 512 x 96-row blocks against 256 x 120, old and new builds alternating: 181 vs 177 GFLOP/s
+// best on the idle machine, and ahead in all five pairs of a noisier run (best 173 vs 149).
+// AVX-512's 32-wide B strips would not fit L1 at 512, so it keeps KC.
 #if VL == 8
 #define GEMM_KC 512
 #define GEMM_MC (MR * 16)
