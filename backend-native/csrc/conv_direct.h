@@ -351,7 +351,7 @@ static void conv_forward_rows(const float* x, const float* w, i64 wrs, i64 wcs, 
  */
 static inline void rows_grad_filter_tile(const float* xp, const float* dy, const Conv& g, int Hp,
                                          int Wp, int r0, int r1, const int* koff, int j0,
-                                         float* out, i64 ldo, int mr, bool acc) {
+                                         float* out, i64 ldo, int mr) {
   vf c0[MR], c1[MR];
   for (int i = 0; i < MR; i++) c0[i] = c1[i] = (vf){};
   const int o0 = koff[0], o1 = koff[1], o2 = koff[2], o3 = koff[3], o4 = koff[4], o5 = koff[5];
@@ -379,13 +379,6 @@ static inline void rows_grad_filter_tile(const float* xp, const float* dy, const
     }
   }
   for (int i = 0; i < mr; i++) {
-    if (acc) {
-      vf o0, o1;
-      memcpy(&o0, out + i * ldo, sizeof(vf));
-      memcpy(&o1, out + i * ldo + VL, sizeof(vf));
-      c0[i] += o0;
-      c1[i] += o1;
-    }
     memcpy(out + i * ldo, &c0[i], sizeof(vf));
     memcpy(out + i * ldo + VL, &c1[i], sizeof(vf));
   }
@@ -412,9 +405,6 @@ static void conv_grad_filter_rows(const float* x, const float* dy, float* dw, co
   }
   const int rows = g.batch * g.outH;
   const int rowsPer = std::max(1, 1024 / std::max(1, g.outW));
-  // Within a chunk, sub-chunks of ~256 pixels: their dy strip (256 x NR floats, 16 KiB with
-  // AVX2) stays in L1 while all K-blocks pass over it, where the whole chunk's strip did not.
-  const int rowsSub = std::max(1, 256 / std::max(1, g.outW));
   const int nchunks = (rows + rowsPer - 1) / rowsPer;
   int nt = threads_for(2.0 * rows * g.outW * KN, 4e6);
   nt = std::min(nt, nchunks);
@@ -429,14 +419,11 @@ static void conv_grad_filter_rows(const float* x, const float* dy, float* dw, co
 #pragma omp for schedule(dynamic)
     for (int c = 0; c < nchunks; c++) {
       const int r0 = c * rowsPer, r1 = std::min(rows, r0 + rowsPer);
-      for (int q0 = r0; q0 < r1; q0 += rowsSub) {
-        const int q1 = std::min(r1, q0 + rowsSub);
+      for (int kb = 0; kb < kblocks; kb++)
         for (int s = 0; s < nstrips; s++)
-          for (int kb = 0; kb < kblocks; kb++)
-            rows_grad_filter_tile(xp, dy, g, Hp, Wp, q0, q1, &koff[(size_t)kb * MR], s * NR,
-                                  part + (i64)kb * MR * N + s * NR, N,
-                                  std::min(MR, K - kb * MR), q0 > r0);
-      }
+          rows_grad_filter_tile(xp, dy, g, Hp, Wp, r0, r1, &koff[(size_t)kb * MR], s * NR,
+                                part + (i64)kb * MR * N + s * NR, N,
+                                std::min(MR, K - kb * MR));
       for (i64 i = 0; i < KN; i++) total[i] += part[i];
     }
 #pragma omp barrier
