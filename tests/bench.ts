@@ -15,6 +15,7 @@ import {
   commandFlags,
   createModel,
   DEFAULT_OPTIMIZER,
+  type DeviceTensor,
   Graph,
   MODEL_NAMES,
   type ModelName,
@@ -164,6 +165,19 @@ export async function benchStep(
   return { ...row, flopsPerStep, calls: counting.calls };
 }
 
+/**
+ * Waits until `t` is computed by reading one element of it, which asynchronous backends (WebGPU,
+ * CUDA) must finish `t` for, without timing a copy of all of it into JavaScript. That copy cost
+ * 15–20% of a native 1024³ matMul (124–126 GFLOP/s with it, 150–153 without, same process, idle
+ * 2-core EPYC); timing the kernel plus a full read and taking off a second read's time instead
+ * once put a 3-channel conv at 0.001 ms, when the second read was the slower.
+ */
+async function waitFor(backend: Backend, t: DeviceTensor): Promise<void> {
+  const corner = backend.slice(t, t.shape.map(() => 0), t.shape.map(() => 1));
+  await backend.read(corner);
+  backend.dispose(corner);
+}
+
 /** Median seconds of `reps` calls of one recorded conv kernel on random inputs (after a warm-up). */
 export async function timeGemmCall(backend: Backend, c: GemmCall, reps: number): Promise<number> {
   const rng = new Rng(3);
@@ -182,13 +196,8 @@ export async function timeGemmCall(backend: Backend, c: GemmCall, reps: number):
   for (let i = 0; i <= reps; i++) {
     const t0 = performance.now();
     const out = run();
-    await backend.read(out);
-    const t1 = performance.now();
-    // The read is there to wait for asynchronous backends; its copy (32 MB for some of
-    // resnet18's outputs) is not the kernel's work, so a second read's time is taken off.
-    await backend.read(out);
-    const copy = performance.now() - t1;
-    if (i > 0) times.push(Math.max(1e-6, (t1 - t0 - copy) / 1000));
+    await waitFor(backend, out);
+    if (i > 0) times.push((performance.now() - t0) / 1000);
     backend.dispose(out);
   }
   for (const t of inputs) backend.dispose(t);
@@ -233,13 +242,8 @@ export async function matMulRuns(
     if (i > 0) between?.();
     const t0 = performance.now();
     const c = backend.matMul(a, b, false, false);
-    // Reading one element waits for the product on asynchronous backends (WebGPU, CUDA) without
-    // timing a 4 MiB copy into JavaScript: with that copy, a native 1024³ product measured
-    // 124–126 GFLOP/s against 150–153 without it (same process, idle 2-core EPYC).
-    const corner = backend.slice(c, [0, 0], [1, 1]);
-    await backend.read(corner);
+    await waitFor(backend, c);
     if (i > 0) gflops.push((2 * n ** 3) / ((performance.now() - t0) / 1000) / 1e9);
-    backend.dispose(corner);
     backend.dispose(c);
   }
   backend.dispose(a);
