@@ -21,6 +21,7 @@ import {
   FlagError,
   Graph,
   type ModelName,
+  modelOptions,
   ProgressBar,
   readResults,
   RUN_FILES,
@@ -278,7 +279,7 @@ async function main(): Promise<number> {
 
   const g = new Graph(chosen.backend);
   const encodeWith = async (seed: number, trained: boolean) => {
-    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    const model = createModel(g, config.model, modelOptions(config, seed));
     if (trained) loadWeights(g, model, ckpt, ckptPath);
     const bar = new ProgressBar({
       total: nTrain + nTest,
@@ -311,7 +312,7 @@ async function main(): Promise<number> {
   const encodeViews = async (seed: number, trained: boolean) => {
     const images = trainViews();
     if (images.length === 0) return [];
-    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    const model = createModel(g, config.model, modelOptions(config, seed));
     if (trained) loadWeights(g, model, ckpt, ckptPath);
     const bar = new ProgressBar({ total: nTrain * images.length, label: "encode views" });
     const out = [];
@@ -341,7 +342,7 @@ async function main(): Promise<number> {
       views: () => encodeViews(config.seed, true),
       get: async () => {
         let dim = 0;
-        const probe = createModel(g, config.model, { seed: 0, width: config.width || undefined });
+        const probe = createModel(g, config.model, modelOptions(config, 0));
         dim = probe.featureDim;
         for (const p of probe.params()) g.dispose(p.value);
         for (const b of probe.buffers()) g.dispose(b.value);
@@ -433,10 +434,7 @@ async function main(): Promise<number> {
       // A failed fine-tuning (a NaN loss) keeps what was measured so far: results.json is still
       // written, and the command then exits 1 with the reason.
       try {
-        const model = createModel(g, config.model, {
-          seed: config.seed,
-          width: config.width || undefined,
-        });
+        const model = createModel(g, config.model, modelOptions(config, config.seed));
         loadWeights(g, model, ckpt, ckptPath);
         result.finetune = await finetuneEncoder(
           model,
