@@ -34,6 +34,14 @@ function defaultsText(field: "hidden" | "out"): string {
   return [...byValue].map(([v, models]) => `${models.join("/")} ${v}`).join(", ");
 }
 
+const PROJ_HIDDEN_HELP: string = `projection head's hidden width (0 = model default: ${
+  defaultsText("hidden")
+})`;
+const PROJ_OUT_HELP: string = `projection (loss input) width (0 = model default: ${
+  defaultsText("out")
+})`;
+const PROJ_LAYERS_DEFAULT: number = DEFAULT_HEADS.small.layers;
+
 /** Smallest `--temperature` accepted. */
 export const TEMPERATURE_MIN = 0.01;
 
@@ -128,18 +136,18 @@ export const TRAIN_FLAGS = {
     type: "int",
     default: 0,
     min: 0,
-    help: `projection head's hidden width (0 = model default: ${defaultsText("hidden")})`,
+    help: PROJ_HIDDEN_HELP,
   },
   "proj-out": {
     type: "int",
     default: 0,
     min: 0,
-    help: `projection (loss input) width (0 = model default: ${defaultsText("out")})`,
+    help: PROJ_OUT_HELP,
   },
   "proj-layers": {
     type: "int",
     // Every model's head had two Linear layers before this flag; old runs read as 2.
-    default: DEFAULT_HEADS.small.layers,
+    default: PROJ_LAYERS_DEFAULT,
     min: 1,
     help: "Linear layers in the projection head (1 = linear head, 3 = SimCLR v2's deeper head)",
   },
