@@ -64,16 +64,21 @@ def write_safetensors(path, tensors, metadata=None):
         f.write(struct.pack("<Q", len(text)) + text + b"".join(chunks))
 
 
-def build(name, width=None):
-    """The torch model that `deno task export` names its tensors after (see peer_torch.py)."""
+def build(name, width=None, head=None):
+    """The torch model that `deno task export` names its tensors after (see peer_torch.py).
+
+    `head`: {hidden, out, layers} of the projection head (`--proj-*`); absent keys (and files
+    from before the head flags) take each model's default head.
+    """
+    head = head or {}
     if name == "simple":
-        return Simple()
+        return Simple(**head)
     if name == "small":
-        return Small(width or 32)
+        return Small(width or 32, **head)
     if name == "resnet10":
-        return ResNet10(width or 32)
+        return ResNet10(width or 32, **head)
     if name == "resnet18":
-        return ResNet18(width or 64)
+        return ResNet18(width or 64, **head)
     raise ValueError(f"unknown model {name!r}; expected simple, small, resnet10 or resnet18")
 
 
@@ -83,7 +88,8 @@ def load(path, strict=True):
     Encoder-only files leave `model.projector` as None, so the state dicts match exactly.
     """
     tensors, meta = read_safetensors(path)
-    model = build(meta["model"], int(meta["width"]) if meta.get("width") else None)
+    head = {k: int(meta[f"proj_{k}"]) for k in ("hidden", "out", "layers") if meta.get(f"proj_{k}")}
+    model = build(meta["model"], int(meta["width"]) if meta.get("width") else None, head)
     if not any(k.startswith("projector.") for k in tensors):
         model.projector = None
     model.load_state_dict(tensors, strict=strict)

@@ -22,27 +22,37 @@ def conv_bn_relu(cin, cout):
     return [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
+def head(cin, hidden, out, layers, bn):
+    """The projection head of core/models.ts's projectionHead: layers - 1 hidden layers (Linear
+    without bias, BatchNorm1d, ReLU when bn; else Linear, ReLU), then Linear(-, out)."""
+    mods = []
+    for _ in range(layers - 1):
+        mods += [nn.Linear(cin, hidden, bias=not bn)] + ([nn.BatchNorm1d(hidden)] if bn else [])
+        mods.append(nn.ReLU())
+        cin = hidden
+    return nn.Sequential(*mods, nn.Linear(cin, out))
+
+
 class Simple(nn.Module):
-    def __init__(self):
+    def __init__(self, hidden=256, out=128, layers=2):
         super().__init__()
         self.encoder = nn.Sequential(
             nn.Conv2d(3, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(64, 128, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
-        self.projector = nn.Sequential(nn.Linear(8192, 256), nn.ReLU(), nn.Linear(256, 128))
+        self.projector = head(8192, hidden, out, layers, bn=False)
 
     def forward(self, x):
         return self.projector(self.encoder(x))
 
 
 class Small(nn.Module):
-    def __init__(self, w=32):
+    def __init__(self, w=32, hidden=256, out=128, layers=2):
         super().__init__()
         self.encoder = nn.Sequential(
             *conv_bn_relu(3, w), nn.MaxPool2d(2), *conv_bn_relu(w, 2 * w), nn.MaxPool2d(2),
             *conv_bn_relu(2 * w, 4 * w), nn.MaxPool2d(2), *conv_bn_relu(4 * w, 8 * w),
             nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.projector = nn.Sequential(
-            nn.Linear(8 * w, 256, bias=False), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 128))
+        self.projector = head(8 * w, hidden, out, layers, bn=True)
 
     def forward(self, x):
         return self.projector(self.encoder(x))
@@ -65,16 +75,16 @@ class Block(nn.Module):
 class ResNet18(nn.Module):
     BLOCKS = 2  # basic blocks a stage; ResNet10 has one
 
-    def __init__(self, w=64):
+    def __init__(self, w=64, hidden=512, out=128, layers=2):
         super().__init__()
-        layers = conv_bn_relu(3, w)
+        mods = conv_bn_relu(3, w)
         cin = w
         for stage, mult in enumerate([1, 2, 4, 8]):
             for b in range(self.BLOCKS):
-                layers.append(Block(cin, w * mult, 2 if stage > 0 and b == 0 else 1))
+                mods.append(Block(cin, w * mult, 2 if stage > 0 and b == 0 else 1))
                 cin = w * mult
-        self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.projector = nn.Sequential(nn.Linear(cin, 512), nn.ReLU(), nn.Linear(512, 128))
+        self.encoder = nn.Sequential(*mods, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.projector = head(cin, hidden, out, layers, bn=False)
 
     def forward(self, x):
         return self.projector(self.encoder(x))
@@ -83,8 +93,8 @@ class ResNet18(nn.Module):
 class ResNet10(ResNet18):
     BLOCKS = 1
 
-    def __init__(self, w=32):
-        super().__init__(w)
+    def __init__(self, w=32, **head_args):
+        super().__init__(w, **head_args)
 
 
 def nt_xent(z1, z2, tau=0.5):

@@ -27,6 +27,7 @@ import {
   FlagError,
   Graph,
   type ModelName,
+  modelOptions,
   ProgressBar,
   readResults,
   RUN_FILES,
@@ -373,7 +374,7 @@ async function main(): Promise<number> {
 
   const g = new Graph(chosen.backend);
   const encodeWith = async (seed: number, trained: boolean) => {
-    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    const model = createModel(g, config.model, modelOptions(config, seed));
     if (trained) loadWeights(g, model, ckpt, ckptPath);
     const bar = new ProgressBar({
       total: nTrain + nTest,
@@ -406,7 +407,7 @@ async function main(): Promise<number> {
   const encodeViews = async (seed: number, trained: boolean) => {
     const images = trainViews();
     if (images.length === 0) return [];
-    const model = createModel(g, config.model, { seed, width: config.width || undefined });
+    const model = createModel(g, config.model, modelOptions(config, seed));
     if (trained) loadWeights(g, model, ckpt, ckptPath);
     const bar = new ProgressBar({ total: nTrain * images.length, label: "encode views" });
     const out = [];
@@ -436,7 +437,7 @@ async function main(): Promise<number> {
       views: () => encodeViews(config.seed, true),
       get: async () => {
         let dim = 0;
-        const probe = createModel(g, config.model, { seed: 0, width: config.width || undefined });
+        const probe = createModel(g, config.model, modelOptions(config, 0));
         dim = probe.featureDim;
         for (const p of probe.params()) g.dispose(p.value);
         for (const b of probe.buffers()) g.dispose(b.value);
@@ -571,10 +572,7 @@ async function main(): Promise<number> {
       // written, and the command then exits 1 with the reason. A pause is no failure: it
       // leaves results.json as it was.
       try {
-        const model = createModel(g, config.model, {
-          seed: config.seed,
-          width: config.width || undefined,
-        });
+        const model = createModel(g, config.model, modelOptions(config, config.seed));
         // A resumed run starts from the saved encoder (the resume checkpoint holds it in the
         // trainer's layout), the heads and Adam's state from the same file.
         if (resumed) loadWeights(g, model, resumed.checkpoint, finetuneFiles.resume);

@@ -17,7 +17,9 @@ import {
   featuresInTorchOrder,
   FlagError,
   Graph,
+  headOf,
   type ModelName,
+  modelOptions,
   readSafetensors,
   type SimclrModel,
   torchStateDict,
@@ -67,6 +69,8 @@ export function exportMetadata(
   model: SimclrModel,
   opts: { width: number; step: number; projector: boolean },
 ): Record<string, string> {
+  // The head's shape rides along so that load_torch.py builds the same head (--proj-* flags).
+  const head = opts.projector ? headOf(model) : undefined;
   return {
     format: "pt",
     producer: "simclr-ts",
@@ -74,6 +78,11 @@ export function exportMetadata(
     width: opts.width > 0 ? String(opts.width) : "",
     feature_dim: String(model.featureDim),
     projector: String(opts.projector),
+    ...(head && {
+      proj_hidden: String(head.hidden),
+      proj_out: String(head.out),
+      proj_layers: String(head.layers),
+    }),
     step: String(opts.step),
     mean: JSON.stringify(CIFAR10_MEAN),
     std: JSON.stringify(CIFAR10_STD),
@@ -121,10 +130,7 @@ async function main(): Promise<number> {
   // The weights only pass through the backend; --check also encodes images on it.
   const chosen = await chooseBackend(flags.check ? flags.backend : "ref", "auto");
   const g = new Graph(chosen.backend);
-  const model = createModel(g, config.model, {
-    seed: config.seed,
-    width: config.width || undefined,
-  });
+  const model = createModel(g, config.model, modelOptions(config, config.seed));
   loadWeights(g, model, ckpt, ckptPath);
   const width = config.width || DEFAULT_WIDTHS[config.model];
   await writeTorchExport(out, model, { width, step: ckpt.meta.step, projector: flags.projector });

@@ -59,6 +59,85 @@ export class SimclrModel implements Module {
   }
 }
 
+/**
+ * Projection-head settings (`--proj-hidden`, `--proj-out`, `--proj-layers`); a field that is
+ * absent or 0 takes the model's default ({@linkcode DEFAULT_HEADS}).
+ */
+export interface HeadOptions {
+  /** Width of the hidden layers. */
+  projHidden?: number;
+  /** Width of the projections `z` the loss sees. */
+  projOut?: number;
+  /** Linear layers in the head (≥ 1); 1 is a linear head, 3 is SimCLR v2's deeper head. */
+  projLayers?: number;
+}
+
+/** A resolved projection head: what {@linkcode projectionHead} builds. */
+export interface HeadSpec {
+  /** Width of the hidden layers (unused when `layers` is 1). */
+  hidden: number;
+  /** Output width. */
+  out: number;
+  /** Linear layers. */
+  layers: number;
+  /**
+   * Hidden layers are Linear without bias → batch norm → ReLU (SimCLR v2, the `small` head);
+   * otherwise Linear with bias → ReLU.
+   */
+  batchNorm: boolean;
+}
+
+/** Each model's projection head when no head flag is given (the heads before the flags existed). */
+export const DEFAULT_HEADS: Readonly<Record<ModelName, HeadSpec>> = {
+  simple: { hidden: 256, out: 128, layers: 2, batchNorm: false },
+  small: { hidden: 256, out: 128, layers: 2, batchNorm: true },
+  resnet10: { hidden: 512, out: 128, layers: 2, batchNorm: false },
+  resnet18: { hidden: 512, out: 128, layers: 2, batchNorm: false },
+};
+
+/** The head `model` gets with `opts`: each field absent or 0 takes the model's default. */
+export function headSpec(model: ModelName, opts: HeadOptions = {}): HeadSpec {
+  const d = DEFAULT_HEADS[model];
+  const spec = {
+    hidden: opts.projHidden || d.hidden,
+    out: opts.projOut || d.out,
+    layers: opts.projLayers || d.layers,
+    batchNorm: d.batchNorm,
+  };
+  for (
+    const [k, v] of [["projHidden", spec.hidden], ["projOut", spec.out], [
+      "projLayers",
+      spec.layers,
+    ]] as const
+  ) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(
+        `${model} head: ${k} must be a positive integer (or 0 = default); got ${v}`,
+      );
+    }
+  }
+  return spec;
+}
+
+/**
+ * The projection head: `layers − 1` hidden layers of width `hidden`, then a Linear to `out`.
+ * Layers are named by their index in the `Sequential` (`projector.0`, `projector.1`, …), which is
+ * also the state-dict name of the matching `nn.Sequential` in PyTorch (core/torch_layout.ts); the
+ * default heads keep the names and the order of random draws they had before the head options.
+ */
+export function projectionHead(g: Graph, rng: Rng, nIn: number, spec: HeadSpec): Sequential {
+  const layers: Module[] = [];
+  let c = nIn;
+  for (let i = 0; i < spec.layers - 1; i++) {
+    layers.push(new Linear(g, rng, `projector.${layers.length}`, c, spec.hidden, !spec.batchNorm));
+    if (spec.batchNorm) layers.push(new BatchNorm(g, `projector.${layers.length}`, spec.hidden));
+    layers.push(ReLU());
+    c = spec.hidden;
+  }
+  layers.push(new Linear(g, rng, `projector.${layers.length}`, c, spec.out));
+  return new Sequential(layers);
+}
+
 /** Conv → batch norm → ReLU, the unit of the `small` and ResNet encoders. */
 function convBnRelu(g: Graph, rng: Rng, name: string, cin: number, cout: number): Module[] {
   return [
@@ -70,9 +149,9 @@ function convBnRelu(g: Graph, rng: Rng, name: string, cin: number, cout: number)
 
 /**
  * The seed notebook's SimpleCNN: two conv+ReLU+max-pool stages (64 and 128 channels), flattened
- * to 8,192 features; projector 8,192 → 256 → 128.
+ * to 8,192 features; projector 8,192 → 256 → 128 by default (`head` changes it).
  */
-export function simpleCnn(g: Graph, rng: Rng): SimclrModel {
+export function simpleCnn(g: Graph, rng: Rng, head: HeadOptions = {}): SimclrModel {
   const encoder = new Sequential([
     new Conv2d(g, rng, "encoder.0", 3, 64, 3, 1, 1),
     ReLU(),
@@ -82,20 +161,16 @@ export function simpleCnn(g: Graph, rng: Rng): SimclrModel {
     MaxPool(2),
     Flatten(),
   ]);
-  const projector = new Sequential([
-    new Linear(g, rng, "projector.0", 8 * 8 * 128, 256),
-    ReLU(),
-    new Linear(g, rng, "projector.2", 256, 128),
-  ]);
+  const projector = projectionHead(g, rng, 8192, headSpec("simple", head));
   return new SimclrModel("simple", encoder, projector, 8192);
 }
 
 /**
  * A compact CNN for CPU budgets: four conv-BN-ReLU blocks (32, 64, 128, 256 channels) with max
  * pools between them and global average pooling, 256 features; projector 256 → 256 → 128 with
- * batch norm in the hidden layer as in SimCLR v2.
+ * batch norm in the hidden layer as in SimCLR v2 (by default; `head` changes it).
  */
-export function smallCnn(g: Graph, rng: Rng, width = 32): SimclrModel {
+export function smallCnn(g: Graph, rng: Rng, width = 32, head: HeadOptions = {}): SimclrModel {
   const w = width;
   const encoder = new Sequential([
     ...convBnRelu(g, rng, "encoder.0", 3, w),
@@ -107,12 +182,7 @@ export function smallCnn(g: Graph, rng: Rng, width = 32): SimclrModel {
     ...convBnRelu(g, rng, "encoder.3", 4 * w, 8 * w),
     GlobalAvgPool(),
   ]);
-  const projector = new Sequential([
-    new Linear(g, rng, "projector.0", 8 * w, 256, false),
-    new BatchNorm(g, "projector.1", 256),
-    ReLU(),
-    new Linear(g, rng, "projector.3", 256, 128),
-  ]);
+  const projector = projectionHead(g, rng, 8 * w, headSpec("small", head));
   return new SimclrModel("small", encoder, projector, 8 * w);
 }
 
@@ -149,15 +219,17 @@ export class BasicBlock implements Module {
 
 /**
  * A CIFAR ResNet (3×3 stride-1 stem, no max pool) with `blocks` basic blocks in each of its four
- * stages (widths ×1, ×2, ×4, ×8), global average pooling, and projector features → 512 → 128.
- * ResNet-18 is `[2, 2, 2, 2]`; ResNet-10, one block a stage, costs about half as much.
+ * stages (widths ×1, ×2, ×4, ×8), global average pooling, and projector features → 512 → 128
+ * (by default; `head` changes it). ResNet-18 is `[2, 2, 2, 2]`; ResNet-10, one block a stage,
+ * costs about half as much.
  */
 export function cifarResnet(
   g: Graph,
   rng: Rng,
-  name: string,
+  name: "resnet10" | "resnet18",
   blocks: readonly number[],
   width: number,
+  head: HeadOptions = {},
 ): SimclrModel {
   const layers: Module[] = [...convBnRelu(g, rng, "encoder.stem", 3, width)];
   let cin = width;
@@ -171,22 +243,18 @@ export function cifarResnet(
   });
   layers.push(GlobalAvgPool());
   const encoder = new Sequential(layers);
-  const projector = new Sequential([
-    new Linear(g, rng, "projector.0", cin, 512),
-    ReLU(),
-    new Linear(g, rng, "projector.2", 512, 128),
-  ]);
+  const projector = projectionHead(g, rng, cin, headSpec(name, head));
   return new SimclrModel(name, encoder, projector, cin);
 }
 
 /** ResNet-18 with the CIFAR stem, 512 features at the standard width 64. */
-export function resnet18(g: Graph, rng: Rng, width = 64): SimclrModel {
-  return cifarResnet(g, rng, "resnet18", [2, 2, 2, 2], width);
+export function resnet18(g: Graph, rng: Rng, width = 64, head: HeadOptions = {}): SimclrModel {
+  return cifarResnet(g, rng, "resnet18", [2, 2, 2, 2], width, head);
 }
 
 /** ResNet-10 (one basic block a stage) with the CIFAR stem; default width 32, 256 features. */
-export function resnet10(g: Graph, rng: Rng, width = 32): SimclrModel {
-  return cifarResnet(g, rng, "resnet10", [1, 1, 1, 1], width);
+export function resnet10(g: Graph, rng: Rng, width = 32, head: HeadOptions = {}): SimclrModel {
+  return cifarResnet(g, rng, "resnet10", [1, 1, 1, 1], width, head);
 }
 
 /** Channel width of each model when `--width` is not given (`simple` has no width setting: 0). */
@@ -198,7 +266,7 @@ export const DEFAULT_WIDTHS: Readonly<Record<ModelName, number>> = {
 };
 
 /** Options for {@linkcode createModel}. */
-export interface ModelOptions {
+export interface ModelOptions extends HeadOptions {
   /** Seed for the host-side initialisation. */
   seed: number;
   /** Channel width override (small: first stage, default 32; resnet10: 32; resnet18: 64). */
@@ -210,14 +278,52 @@ export function createModel(g: Graph, name: ModelName, opts: ModelOptions): Simc
   const rng = new Rng(opts.seed);
   switch (name) {
     case "simple":
-      return simpleCnn(g, rng);
+      return simpleCnn(g, rng, opts);
     case "small":
-      return smallCnn(g, rng, opts.width ?? DEFAULT_WIDTHS.small);
+      return smallCnn(g, rng, opts.width ?? DEFAULT_WIDTHS.small, opts);
     case "resnet10":
-      return resnet10(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet10);
+      return resnet10(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet10, opts);
     case "resnet18":
-      return resnet18(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet18);
+      return resnet18(g, rng, opts.width ?? DEFAULT_WIDTHS.resnet18, opts);
     default:
       throw new Error(`unknown model "${name}"; expected one of ${MODEL_NAMES.join(", ")}`);
   }
+}
+
+/** The model settings a run saves (`run.json`'s and the checkpoint's config); 0 or absent = default. */
+export interface ModelSettings extends HeadOptions {
+  /** Encoder width override. */
+  width?: number;
+}
+
+/**
+ * The {@linkcode ModelOptions} that rebuild a run's model from its saved config: the one place
+ * where the trainer, `evaluate`, `cluster` and `export` turn settings into a model, so that they
+ * all build the same one. A config from before the head flags has none of them: default head.
+ */
+export function modelOptions(config: ModelSettings, seed: number): ModelOptions {
+  return {
+    seed,
+    width: config.width || undefined,
+    projHidden: config.projHidden || undefined,
+    projOut: config.projOut || undefined,
+    projLayers: config.projLayers || undefined,
+  };
+}
+
+/**
+ * The head `model` was built with, read from its layers: Linear layers, the first one's output
+ * width (the hidden width; 0 for a one-layer head) and the last one's (the output width). For
+ * `deno task export`'s metadata, which `bench/load_torch.py` rebuilds the torch head from.
+ */
+export function headOf(model: SimclrModel): { hidden: number; out: number; layers: number } {
+  const mods = model.projector instanceof Sequential ? model.projector.layers : [model.projector];
+  const linears = mods.filter((m): m is Linear => m instanceof Linear);
+  if (linears.length === 0) throw new Error(`${model.name}: the projector has no Linear layer`);
+  const widthOf = (l: Linear) => l.weight.value.shape[1];
+  return {
+    hidden: linears.length > 1 ? widthOf(linears[0]) : 0,
+    out: widthOf(linears[linears.length - 1]),
+    layers: linears.length,
+  };
 }

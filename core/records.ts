@@ -101,6 +101,12 @@ export interface RunConfigRecord {
   cropScale?: number;
   /** Encoder width override; 0 = the model's default. */
   width?: number;
+  /** Projection head's hidden width; 0 or absent = the model's default (`DEFAULT_HEADS`). */
+  projHidden?: number;
+  /** Projection head's output width; 0 or absent = the model's default. */
+  projOut?: number;
+  /** Linear layers in the projection head; absent (runs from before the flag) = 2. */
+  projLayers?: number;
   /** TF.js engine asked for. */
   engine?: string;
 }

@@ -134,7 +134,9 @@ export function parseRunSummary(value: unknown, file: string = RUN_FILES.summary
     r.number(config, k, "config.");
   }
   for (const k of ["optimizer", "loss", "data"]) r.string(config, k, "config.");
-  for (const k of ["cropScale", "width"]) r.number(config, k, "config.", true);
+  for (const k of ["cropScale", "width", "projHidden", "projOut", "projLayers"]) {
+    r.number(config, k, "config.", true);
+  }
   r.string(doc, "engine");
   r.string(doc, "runId");
   for (const k of ["featureDim", "stepsPerEpoch", "totalSteps", "step", "epoch", "trainSeconds"]) {

@@ -17,6 +17,7 @@ import {
   DEFAULT_OPTIMIZER,
   type DeviceTensor,
   Graph,
+  type HeadOptions,
   MODEL_NAMES,
   type ModelName,
   Optimizer,
@@ -125,11 +126,11 @@ export async function benchStep(
   model: ModelName,
   batch: number,
   steps: number,
-  opts: { countFlops?: boolean; width?: number } = {},
+  opts: { countFlops?: boolean; width?: number; head?: HeadOptions } = {},
 ): Promise<BenchRow & { flopsPerStep?: number; calls?: GemmCall[] }> {
   const counting = opts.countFlops ? countingBackend(backend) : undefined;
   const g = new Graph(counting?.backend ?? backend);
-  const net = createModel(g, model, { seed: 0, width: opts.width || undefined });
+  const net = createModel(g, model, { ...opts.head, seed: 0, width: opts.width || undefined });
   const opt = new Optimizer(g, net.params(), DEFAULT_OPTIMIZER);
   const rng = new Rng(1);
   const views = [0, 1].map(() => new Float32Array(batch * 3072).map(() => rng.normal()));

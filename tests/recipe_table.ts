@@ -24,6 +24,7 @@ import {
   RUN_FILES,
   type RunConfigRecord,
 } from "@simclr/core";
+import { savedConfig } from "@simclr/train";
 import { benchStep } from "./bench.ts";
 
 /** The `simclr` row of a pilot's `results.json` (`deno task evaluate --limit 10000`), if any. */
@@ -48,13 +49,19 @@ async function readPilot(dir: string): Promise<Pilot> {
   const results = await readResults(`${dir}/${RUN_FILES.results}`);
   const v = results?.variants.find((x) => x.name === "simclr");
   const final = v && { probe: v.probe.testAccuracy, knn: v.knn.accuracy, nmi: v.kmeans.nmi };
-  return { name: dir.replace(/\/$/, "").split("/").pop()!, config: run.config, epochs, final };
+  // Runs from before the head flags read as the default head, so that only real changes show.
+  const config = savedConfig(run.config);
+  return { name: dir.replace(/\/$/, "").split("/").pop()!, config, epochs, final };
 }
 
-/** Model FLOPs of one SimCLR step per image (two views), counted on a batch of 2. */
-async function gflopsPerImage(model: ModelName, width: number): Promise<number> {
+/** Model FLOPs of one SimCLR step per image (two views, projection head included), batch of 2. */
+async function gflopsPerImage(config: RunConfigRecord): Promise<number> {
   const n = 2;
-  const row = await benchStep(createRefBackend(), model, n, 0, { countFlops: true, width });
+  const row = await benchStep(createRefBackend(), config.model as ModelName, n, 0, {
+    countFlops: true,
+    width: config.width ?? 0,
+    head: config,
+  });
   return row.flopsPerStep! / n / 1e9;
 }
 
@@ -81,6 +88,9 @@ const SHOWN: (keyof RunConfigRecord)[] = [
   "temperature",
   "batchSize",
   "cropScale",
+  "projHidden",
+  "projOut",
+  "projLayers",
 ];
 
 if (import.meta.main) {
@@ -91,10 +101,7 @@ if (import.meta.main) {
   const pilots = await Promise.all(Deno.args.map(readPilot));
   const base = pilots[0];
   const baseEpochs = base.epochs[base.epochs.length - 1].epoch;
-  const baseGflops = await gflopsPerImage(
-    base.config.model as ModelName,
-    base.config.width as number,
-  );
+  const baseGflops = await gflopsPerImage(base.config);
   const pct = (x?: number) => (x === undefined ? "–" : (100 * x).toFixed(1));
   console.log(
     "| run | change from baseline | epochs | min | img/s | GFLOP/img | kNN@5 | kNN@10 | kNN@15 | " +
@@ -106,7 +113,7 @@ if (import.meta.main) {
       .map((k) => `${k} ${p.config[k]}`).join(", ") || (p === base ? "baseline" : "–");
     const last = p.epochs[p.epochs.length - 1];
     const ips = p.epochs.map((e) => e.imagesPerSec).sort((a, b) => a - b);
-    const gf = await gflopsPerImage(p.config.model as ModelName, p.config.width ?? 0);
+    const gf = await gflopsPerImage(p.config);
     const at = (ep: number) => p.epochs.find((e) => e.epoch === ep)?.knnAccuracy;
     console.log(
       `| ${p.name} | ${diff} | ${last.epoch} | ${(last.time / 60).toFixed(1)} | ` +

@@ -4,6 +4,7 @@
  * @module
  */
 import {
+  DEFAULT_HEADS,
   FlagError,
   flagHelp,
   type FlagTable,
@@ -23,6 +24,24 @@ export const ENGINE_NAMES = ["auto", "cuda", "webgpu", "wasm"] as const;
 /** Names accepted by `--precision` (bf16 is checked against the CPU by the CLI). */
 export const PRECISION_NAMES = ["fp32", "bf16"] as const;
 
+/** `small 256, resnet18 512, …`: one field of every model's default head, for `--help`. */
+function defaultsText(field: "hidden" | "out"): string {
+  const byValue = new Map<number, string[]>();
+  for (const [model, head] of Object.entries(DEFAULT_HEADS)) {
+    byValue.set(head[field], [...(byValue.get(head[field]) ?? []), model]);
+  }
+  if (byValue.size === 1) return String([...byValue.keys()][0]);
+  return [...byValue].map(([v, models]) => `${models.join("/")} ${v}`).join(", ");
+}
+
+const PROJ_HIDDEN_HELP: string = `projection head's hidden width (0 = model default: ${
+  defaultsText("hidden")
+})`;
+const PROJ_OUT_HELP: string = `projection (loss input) width (0 = model default: ${
+  defaultsText("out")
+})`;
+const PROJ_LAYERS_DEFAULT: number = DEFAULT_HEADS.small.layers;
+
 /** Smallest `--temperature` accepted. */
 export const TEMPERATURE_MIN = 0.01;
 
@@ -37,6 +56,12 @@ export interface TrainConfig {
   model: ModelName | "default";
   /** Encoder width override; 0 = the model's default. */
   width: number;
+  /** Projection head's hidden width; 0 = the model's default (`DEFAULT_HEADS`). */
+  projHidden: number;
+  /** Projection head's output width; 0 = the model's default (128). */
+  projOut: number;
+  /** Linear layers in the projection head (2 = every model's default head). */
+  projLayers: number;
   epochs: number;
   batchSize: number;
   optimizer: OptimizerName;
@@ -106,6 +131,25 @@ export const TRAIN_FLAGS = {
     default: 0,
     min: 0,
     help: "channel width override (0 = model default)",
+  },
+  "proj-hidden": {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: PROJ_HIDDEN_HELP,
+  },
+  "proj-out": {
+    type: "int",
+    default: 0,
+    min: 0,
+    help: PROJ_OUT_HELP,
+  },
+  "proj-layers": {
+    type: "int",
+    // Every model's head had two Linear layers before this flag; old runs read as 2.
+    default: PROJ_LAYERS_DEFAULT,
+    min: 1,
+    help: "Linear layers in the projection head (1 = linear head, 3 = SimCLR v2's deeper head)",
   },
   "epochs": {
     type: "int",
@@ -271,7 +315,29 @@ export function parseTrainArgs(args: string[]): TrainConfig | "help" {
       `--engine is for --backend gpu; --backend ${config.backend} has no engines`,
     );
   }
+  if (parsed.given.has("proj-hidden") && config.projLayers === 1) {
+    throw new FlagError(
+      "--proj-hidden sets the width of the projection head's hidden layers, and --proj-layers 1 " +
+        "has none; drop --proj-hidden or give --proj-layers ≥ 2",
+    );
+  }
   return config as unknown as TrainConfig;
+}
+
+/** The projection-head settings and their values in a config saved before they existed. */
+type HeadSettings = Pick<TrainConfig, "projHidden" | "projOut" | "projLayers">;
+const HEAD_DEFAULTS: HeadSettings = {
+  projHidden: TRAIN_FLAGS["proj-hidden"].default,
+  projOut: TRAIN_FLAGS["proj-out"].default,
+  projLayers: TRAIN_FLAGS["proj-layers"].default,
+};
+
+/**
+ * A config read from a checkpoint, with the settings added since it was written at the values
+ * that rebuild the model it was trained with (the head flags: the model's default head).
+ */
+export function savedConfig<C extends Partial<HeadSettings>>(saved: C): C & HeadSettings {
+  return { ...HEAD_DEFAULTS, ...saved };
 }
 
 /** The settings that `args` names explicitly (for `--resume`, where defaults must not count). */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { BACKENDS_WITHOUT_ENGINES, flagName, type TrainConfig } from "./config.ts";
+import { BACKENDS_WITHOUT_ENGINES, flagName, savedConfig, type TrainConfig } from "./config.ts";
 
 /**
  * Settings a resumed run may change: the learning rate (e.g. lower it after a NaN stop), the
@@ -40,10 +40,12 @@ const show = (v: unknown) => (v === "" ? '""' : String(v));
  * Session-only settings (`out`, `resume`, `maxMinutes`, `maxSteps`, `workers`) always come from the flags.
  */
 export function planResume(
-  saved: TrainConfig,
+  checkpointConfig: TrainConfig,
   flags: TrainConfig,
   given: ReadonlySet<keyof TrainConfig>,
 ): ResumePlan {
+  // A checkpoint from before the head flags trained the default head: `--proj-layers 2` agrees.
+  const saved = savedConfig(checkpointConfig);
   const config: TrainConfig = {
     ...saved,
     out: flags.out,

@@ -12,7 +12,7 @@ import {
   saveCheckpoint,
   weightsHash,
 } from "./checkpoint.ts";
-import { FlagError, givenFlags, parseTrainArgs, type TrainConfig } from "./config.ts";
+import { FlagError, givenFlags, helpText, parseTrainArgs, type TrainConfig } from "./config.ts";
 import { planResume } from "./resume.ts";
 import { RUN_FILES, runTraining, TrainingStoppedError } from "./trainer.ts";
 
@@ -156,6 +156,13 @@ Deno.test("flags: unknown flags and out-of-range values are refused with the val
       new RegExp(`--model must be one of default, ${MODEL_NAMES.join(", ")}; got "vgg"`),
     ],
     [["--bogus"], /Unknown option '--bogus'/],
+    [["--proj-layers=0"], /--proj-layers must be an integer ≥ 1; got "0"/],
+    [["--proj-hidden=-4"], /--proj-hidden must be an integer ≥ 0; got "-4"/],
+    [["--proj-out=1.5"], /--proj-out must be an integer ≥ 0; got "1.5"/],
+    [
+      ["--proj-layers=1", "--proj-hidden=64"],
+      /--proj-hidden sets the width of the projection head's hidden layers, and --proj-layers 1 has none/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     assert.throws(
@@ -170,6 +177,44 @@ Deno.test("flags: unknown flags and out-of-range values are refused with the val
   assert.ok(wd !== "help" && wd.weightDecay === 0 && wd.engine === "wasm");
   const dflt = parseTrainArgs([]);
   assert.ok(dflt !== "help" && dflt.weightDecay === -1, "the default stays the sentinel");
+  assert.ok(dflt.projHidden === 0 && dflt.projOut === 0 && dflt.projLayers === 2);
+  const head = parseTrainArgs(["--proj-layers=3", "--proj-hidden=512", "--proj-out=64"]);
+  assert.ok(head !== "help");
+  assert.deepEqual([head.projLayers, head.projHidden, head.projOut], [3, 512, 64]);
+});
+
+Deno.test("train --help lists the projection-head flags with their defaults", () => {
+  const help = helpText();
+  assert.match(
+    help,
+    /--proj-hidden N +projection head's hidden width \(0 = model default: simple\/small 256, resnet10\/resnet18 512\) \(default: 0\)/,
+  );
+  assert.match(
+    help,
+    /--proj-out N +projection \(loss input\) width \(0 = model default: 128\) \(default: 0\)/,
+  );
+  assert.match(help, /--proj-layers N +Linear layers in the projection head .*\(default: 2\)/);
+});
+
+Deno.test("resume: a checkpoint from before the head flags counts as the default head", () => {
+  const { projHidden: _h, projOut: _o, projLayers: _l, ...old } = tinyConfig("/runs/a", "/data");
+  const args = (a: string[]) => {
+    const c = parseTrainArgs(a);
+    if (c === "help") throw new Error("help");
+    return { flags: c, given: givenFlags(a) };
+  };
+  const same = args(["--out=/runs/a", "--resume", "--proj-layers=2", "--proj-out=0"]);
+  const plan = planResume(old as TrainConfig, same.flags, same.given);
+  assert.deepEqual(plan.conflicts, []);
+  assert.deepEqual([plan.config.projLayers, plan.config.projOut, plan.config.projHidden], [
+    2,
+    0,
+    0,
+  ]);
+  const deeper = args(["--out=/runs/a", "--resume", "--proj-layers=3"]);
+  assert.deepEqual(planResume(old as TrainConfig, deeper.flags, deeper.given).conflicts, [
+    "--proj-layers: run has 2, flag says 3",
+  ]);
 });
 
 Deno.test("a diverging run never writes a non-finite checkpoint and names one that exists", async () => {

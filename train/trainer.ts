@@ -18,6 +18,7 @@ import {
   Graph,
   learningRate,
   type ModelName,
+  modelOptions,
   NonFiniteLossError,
   Optimizer,
   ProgressBar,
@@ -118,7 +119,7 @@ export async function runTraining(ctx: TrainContext): Promise<TrainOutcome> {
     if (!ctx.quiet) console.error(s);
   };
   const g = new Graph(ctx.backend);
-  const model = createModel(g, c.model, { seed: c.seed, width: c.width || undefined });
+  const model = createModel(g, c.model, modelOptions(c, c.seed));
   const optimizer = new Optimizer(g, model.params(), {
     ...DEFAULT_OPTIMIZER,
     name: c.optimizer,
