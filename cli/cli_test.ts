@@ -3,18 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Rng } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
+import { runScript as run } from "./run_script.ts";
 import { checkWellFormedXml } from "../viz/xml.ts";
-
-async function run(script: string, args: string[]): Promise<{ code: number; out: string }> {
-  const path = new URL(script, import.meta.url).pathname;
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", path, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
-  return { code: result.code, out };
-}
 
 Deno.test("train → evaluate → report on a fixture writes results.json and report.html", async () => {
   const dir = await Deno.makeTempDir({ prefix: "simclr-e2e-" });

@@ -5,17 +5,7 @@ import { join } from "node:path";
 import { Rng } from "@simclr/core";
 import { loadCheckpoint, weightsHash } from "@simclr/train";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
-
-async function run(script: string, args: string[]): Promise<{ code: number; out: string }> {
-  const path = new URL(script, import.meta.url).pathname;
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", path, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
-  return { code: result.code, out };
-}
+import { runScript as run } from "./run_script.ts";
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 

@@ -4,23 +4,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors, Rng } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
+import { runScript } from "./run_script.ts";
 import { torchAvailable } from "./torch_python.ts";
-
-async function runScript(
-  script: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; out: string }> {
-  const path = new URL(script, import.meta.url).pathname;
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", path, ...args],
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
-  return { code: result.code, out };
-}
 
 const torch = await torchAvailable();
 

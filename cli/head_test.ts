@@ -5,18 +5,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readRunSummary, readSafetensors, Rng, RUN_FILES } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
+import { runScript as run } from "./run_script.ts";
 import { torchAvailable } from "./torch_python.ts";
-
-async function run(script: string, args: string[]): Promise<{ code: number; out: string }> {
-  const path = new URL(script, import.meta.url).pathname;
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", path, ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
-  return { code: result.code, out };
-}
 
 const torch = await torchAvailable();
 const HEAD = ["--proj-layers=3", "--proj-hidden=8", "--proj-out=4"];
