@@ -36,7 +36,7 @@ const USAGE = `usage: deno run -A backend-native/bench_native.ts [options]
   --backend   native (default) or wasm (TF.js wasm baseline, same step and profile)`;
 
 /** Time spent in one kind of kernel call. */
-interface KernelTime {
+export interface KernelTime {
   key: string;
   calls: number;
   ms: number;
@@ -139,13 +139,23 @@ async function runSteps(
   return times;
 }
 
-function table(rows: KernelTime[], totalMs: number, limit: number): string {
+/**
+ * The `limit` most expensive rows as a text table: key, calls, time (headed `label`) and share of
+ * `totalMs`.
+ */
+export function kernelTable(
+  rows: readonly KernelTime[],
+  totalMs: number,
+  limit: number,
+  label = "ms",
+): string {
   const sorted = [...rows].sort((a, b) => b.ms - a.ms).slice(0, limit);
   const w = Math.max(6, ...sorted.map((r) => r.key.length));
-  const lines = [`${"kernel".padEnd(w)}  calls      ms      %`];
+  const mw = Math.max(6, label.length);
+  const lines = [`${"kernel".padEnd(w)}  calls  ${label.padStart(mw)}      %`];
   for (const r of sorted) {
     lines.push(
-      `${r.key.padEnd(w)}  ${String(r.calls).padStart(5)}  ${r.ms.toFixed(1).padStart(6)}  ${
+      `${r.key.padEnd(w)}  ${String(r.calls).padStart(5)}  ${r.ms.toFixed(1).padStart(mw)}  ${
         (100 * r.ms / totalMs).toFixed(1).padStart(5)
       }`,
     );
@@ -268,9 +278,9 @@ async function main() {
         } ms outside kernels; ${wallMs.toFixed(0)} ms for two warm-up steps): kernels ` +
           `${kernelMs.toFixed(0)} ms`,
       );
-      console.log(table([...p.kinds.values()], kernelMs, 30));
+      console.log(kernelTable([...p.kinds.values()], kernelMs, 30));
       console.log("\nlargest single calls by shape:");
-      console.log(table([...p.details.values()], kernelMs, 25));
+      console.log(kernelTable([...p.details.values()], kernelMs, 25));
       result.profile = [...p.kinds.values()].sort((a, b) => b.ms - a.ms);
       result.profileDetails = [...p.details.values()].sort((a, b) => b.ms - a.ms).slice(0, 40);
     }

@@ -20,11 +20,13 @@ import {
   createModel,
   DEFAULT_OPTIMIZER,
   Graph,
+  MODEL_NAMES,
   type ModelName,
   Optimizer,
   Rng,
   trainStep,
 } from "@simclr/core";
+import { kernelTable, type KernelTime } from "./bench_native.ts";
 import { createNativeBackend } from "./mod.ts";
 
 const CLOCK_PROCESS_CPUTIME_ID = 2;
@@ -39,17 +41,11 @@ function cpuMs(clock: number): number {
   return Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
 }
 
-interface Entry {
-  key: string;
-  calls: number;
-  ms: number;
-}
-
 /** Wraps `inner` so every kernel call adds its thread CPU time under its kind and shape. */
 function profiled(inner: Backend) {
-  const kinds = new Map<string, Entry>();
-  const details = new Map<string, Entry>();
-  const add = (map: Map<string, Entry>, key: string, ms: number) => {
+  const kinds = new Map<string, KernelTime>();
+  const details = new Map<string, KernelTime>();
+  const add = (map: Map<string, KernelTime>, key: string, ms: number) => {
     const e = map.get(key) ?? { key, calls: 0, ms: 0 };
     e.calls++;
     e.ms += ms;
@@ -94,37 +90,53 @@ function stepper(backend: Backend, model: ModelName, batch: number) {
   };
 }
 
-function table(rows: Entry[], total: number, limit: number): string {
-  const sorted = [...rows].sort((a, b) => b.ms - a.ms).slice(0, limit);
-  const w = Math.max(6, ...sorted.map((r) => r.key.length));
-  const lines = [`${"kernel".padEnd(w)}  calls   cpu ms      %`];
-  for (const r of sorted) {
-    lines.push(
-      `${r.key.padEnd(w)}  ${String(r.calls).padStart(5)}  ${r.ms.toFixed(1).padStart(7)}  ${
-        (100 * r.ms / total).toFixed(1).padStart(5)
-      }`,
-    );
+const USAGE = `usage: deno run -A backend-native/cpu_profile.ts [--model ${
+  MODEL_NAMES.join("|")
+}] [--batch 256] [--rounds 5] [--threads 2] [--old DIR] [--no-profile]`;
+
+/** A flag's value as a whole number ≥ 1, or exit 2 naming the flag. */
+function positive(flag: string, value: string): number {
+  if (!/^[1-9][0-9]*$/.test(value)) {
+    console.error(`cpu_profile: --${flag} must be an integer ≥ 1; got "${value}"\n${USAGE}`);
+    Deno.exit(2);
   }
-  return lines.join("\n");
+  return Number(value);
 }
 
 async function main() {
-  const args = parseArgs({
-    args: Deno.args,
-    options: {
-      model: { type: "string", default: "small" },
-      batch: { type: "string", default: "256" },
-      rounds: { type: "string", default: "5" },
-      threads: { type: "string", default: "2" },
-      old: { type: "string" },
-      "no-profile": { type: "boolean", default: false },
-    },
-    strict: true,
-  }).values;
+  let args;
+  try {
+    args = parseArgs({
+      args: Deno.args,
+      options: {
+        model: { type: "string", default: "small" },
+        batch: { type: "string", default: "256" },
+        rounds: { type: "string", default: "5" },
+        threads: { type: "string", default: "2" },
+        old: { type: "string" },
+        "no-profile": { type: "boolean", default: false },
+        help: { type: "boolean", default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`cpu_profile: ${(e as Error).message}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return;
+  }
+  if (!(MODEL_NAMES as readonly string[]).includes(args.model)) {
+    console.error(
+      `cpu_profile: --model must be one of ${MODEL_NAMES.join(", ")}; got "${args.model}"`,
+    );
+    Deno.exit(2);
+  }
   const model = args.model as ModelName;
-  const batch = Number(args.batch);
-  const rounds = Number(args.rounds);
-  const threads = Number(args.threads);
+  const batch = positive("batch", args.batch);
+  const rounds = positive("rounds", args.rounds);
+  const threads = positive("threads", args.threads);
   const libs: { name: string; create: typeof createNativeBackend }[] = [
     { name: "new", create: createNativeBackend },
   ];
@@ -141,7 +153,7 @@ async function main() {
     const p = profiled(b);
     const s = stepper(p.backend, model, batch);
     await s.step();
-    let best: { kinds: Entry[]; details: Entry[]; step: number } | undefined;
+    let best: { kinds: KernelTime[]; details: KernelTime[]; step: number } | undefined;
     for (let r = 0; r < 2; r++) {
       p.kinds.clear();
       p.details.clear();
@@ -159,8 +171,8 @@ async function main() {
       `\n[${lib.name}] ${model} batch ${batch}, 1 thread: step ${best!.step.toFixed(0)} ms CPU, ` +
         `kernels ${kernels.toFixed(0)} ms, outside kernels ${(best!.step - kernels).toFixed(0)} ms`,
     );
-    console.log(table(best!.kinds, best!.step, 40));
-    console.log(table(best!.details, best!.step, 40));
+    console.log(kernelTable(best!.kinds, best!.step, 40, "cpu ms"));
+    console.log(kernelTable(best!.details, best!.step, 40, "cpu ms"));
   }
   // Side by side: alternate the libraries step by step, process CPU and wall per step.
   const runs = [];
