@@ -26,7 +26,7 @@ import {
   Rng,
   trainStep,
 } from "@simclr/core";
-import { kernelTable, type KernelTime } from "./bench_native.ts";
+import { kernelTable, type KernelTime, profiled } from "./bench_native.ts";
 import { createNativeBackend } from "./mod.ts";
 
 const CLOCK_PROCESS_CPUTIME_ID = 2;
@@ -41,36 +41,9 @@ function cpuMs(clock: number): number {
   return Number(ts[0]) * 1e3 + Number(ts[1]) / 1e6;
 }
 
-/** Wraps `inner` so every kernel call adds its thread CPU time under its kind and shape. */
-function profiled(inner: Backend) {
-  const kinds = new Map<string, KernelTime>();
-  const details = new Map<string, KernelTime>();
-  const add = (map: Map<string, KernelTime>, key: string, ms: number) => {
-    const e = map.get(key) ?? { key, calls: 0, ms: 0 };
-    e.calls++;
-    e.ms += ms;
-    map.set(key, e);
-  };
-  const shape = (t: unknown) => `[${(t as { shape: number[] }).shape}]`;
-  const backend = new Proxy(inner, {
-    get(target, prop) {
-      const value = Reflect.get(target, prop, target);
-      if (typeof value !== "function") return value;
-      if (prop === "read" || prop === "liveTensors") return value.bind(target);
-      return (...args: unknown[]) => {
-        const t0 = cpuMs(CLOCK_THREAD_CPUTIME_ID);
-        const out = value.apply(target, args);
-        const ms = cpuMs(CLOCK_THREAD_CPUTIME_ID) - t0;
-        const op = typeof args[0] === "string" ? ` ${args[0]}` : "";
-        const kind = `${String(prop)}${op}`;
-        const tensors = args.filter((a) => a && typeof a === "object" && "shape" in a);
-        add(kinds, kind, ms);
-        add(details, `${kind} ${tensors.map(shape).join(" ")}`, ms);
-        return out;
-      };
-    },
-  });
-  return { backend, kinds, details };
+/** `bench_native`'s kernel-call profile, timed by the calling thread's CPU time. */
+function profiledCpu(inner: Backend) {
+  return profiled(inner, () => cpuMs(CLOCK_THREAD_CPUTIME_ID));
 }
 
 /** A model, optimiser and fixed views on one backend, stepping on demand. */
@@ -150,7 +123,7 @@ async function main() {
     if (args["no-profile"]) break;
     // One kernel thread: each call's CPU time is then the calling thread's.
     const b = await lib.create({ threads: 1 });
-    const p = profiled(b);
+    const p = profiledCpu(b);
     const s = stepper(p.backend, model, batch);
     await s.step();
     let best: { kinds: KernelTime[]; details: KernelTime[]; step: number } | undefined;
