@@ -53,21 +53,7 @@ static inline __attribute__((always_inline)) void direct_kernel(int ntaps, int c
       B += NR;
     }
   }
-  if (acc) {
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-      vfu* row = (vfu*)(C + i * ldc);
-      row[0] += c0[i];
-      row[1] += c1[i];
-    }
-  } else {
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-      vfu* row = (vfu*)(C + i * ldc);
-      row[0] = c0[i];
-      row[1] = c1[i];
-    }
-  }
+  store_tile(c0, c1, C, ldc, acc);
 }
 
 static __attribute__((noinline)) void direct_kernel_full(int ntaps, int clen,

@@ -9,6 +9,26 @@
 // GEMM building blocks. Packed A: strips of MR rows, each strip KC x MR (k-major). Packed B:
 // for each K-block, strips of NR columns, each KC x NR (k-major), zero-padded at the edges.
 
+/** Writes (or, with `acc`, adds) an MR x NR register tile to C (row stride ldc). */
+static inline __attribute__((always_inline)) void store_tile(const vf* c0, const vf* c1, float* C,
+                                                             i64 ldc, bool acc) {
+  if (acc) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      vfu* row = (vfu*)(C + i * ldc);
+      row[0] += c0[i];
+      row[1] += c1[i];
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+      vfu* row = (vfu*)(C + i * ldc);
+      row[0] = c0[i];
+      row[1] = c1[i];
+    }
+  }
+}
+
 /** C[MR x NR] (+)= A-strip · B-strip over kc steps. */
 static inline __attribute__((always_inline)) void micro_kernel(int kc, const float* __restrict A,
                                                                const float* __restrict B,
@@ -31,21 +51,7 @@ static inline __attribute__((always_inline)) void micro_kernel(int kc, const flo
     A += MR;
     B += NR;
   }
-  if (acc) {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-      vfu* row = (vfu*)(C + i * ldc);
-      row[0] += c0[i];
-      row[1] += c1[i];
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-      vfu* row = (vfu*)(C + i * ldc);
-      row[0] = c0[i];
-      row[1] = c1[i];
-    }
-  }
+  store_tile(c0, c1, C, ldc, acc);
 }
 
 static __attribute__((noinline)) void micro_kernel_edge(int kc, const float* A, const float* B,
