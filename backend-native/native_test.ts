@@ -91,8 +91,9 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[2, 9, 11, 5], [1, 1, 5, 70], 2, 0], // 1x1 stride 2 (ResNet shortcut)
     [[2, 9, 8, 3], [3, 5, 3, 4], 1, 1], // non-square filter, different H and W padding
     [[1, 6, 6, 2], [3, 3, 2, 3], 1, 3], // pad beyond the filter: col2im path at stride 1
-    // Filter over 1 MiB and several pixel chunks: the row-owned im2colᵀ·dy filter gradient.
-    [[3, 20, 20, 48], [3, 3, 48, 640], 1, 1],
+    // Filter over 1 MiB and several pixel chunks: the row-owned im2colᵀ·dy filter gradient
+    // (pad 0: "same" padding would take the Winograd path).
+    [[3, 20, 20, 48], [3, 3, 48, 640], 1, 0],
     // The direct path (cin >= 16): pixel tiles that cross image rows and batch images, an
     // output-channel strip narrower than NR, a 3x5 filter (taps in several K-blocks).
     [[2, 7, 9, 17], [3, 5, 17, 21], 1, 1],
@@ -109,6 +110,13 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[8, 33, 35, 3], [3, 3, 3, 32], 1, 1],
     [[3, 12, 10, 1], [5, 3, 1, 16], 2, 2],
     [[2, 8, 9, 7], [3, 3, 7, 48], 2, 0],
+    // Winograd F(2x2, 3x3) (3x3, stride 1, pad 1, cin and cout >= 16): odd height and width
+    // (tiles hanging over the edge), channel counts off the vector width, two tile chunks;
+    // cin > 256 (two channel blocks) and cout off NR with several 128-wide output blocks, U over
+    // 8 MiB (the large-chunk rule); 280 tiles: filter-gradient chunks of 128, the last partial.
+    [[3, 7, 9, 17], [3, 3, 17, 21], 1, 1],
+    [[2, 3, 3, 400], [3, 3, 400, 330], 1, 1],
+    [[70, 4, 4, 32], [3, 3, 32, 64], 1, 1],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };

@@ -367,6 +367,29 @@ export interface StepVerifyOptions {
 }
 
 /**
+ * Indices of the elements whose first Adam step two backends can be compared on, given their
+ * gradients `a` and `b`. Adam's first step moves a weight by lr·g/(|g| + ε), about lr·sign(g).
+ * Where the two gradients are closer to zero than to each other (e.g. a batch-norm shift whose
+ * effect the next batch norm removes, so its true gradient is 0 and float32 leaves noise of
+ * either sign), the direction is not defined by the data. Within 1000·ε of zero the size is not
+ * either: it follows float32 noise (a batch-norm shift with gradient -9.8e-8 against -1.2e-7
+ * moved by 0.907·lr against 0.925·lr); beyond it a gradient off by δ moves the step by at most
+ * lr·δ/(1000·|g|). Equal gradients are always kept.
+ */
+export function resolvedSteps(
+  a: Float32Array,
+  b: Float32Array,
+  epsilon = DEFAULT_OPTIMIZER.epsilon,
+): number[] {
+  const keep: number[] = [];
+  for (let j = 0; j < a.length; j++) {
+    const m = Math.abs(a[j]);
+    if (a[j] === b[j] || (m > 2 * Math.abs(a[j] - b[j]) && m > 1e3 * epsilon)) keep.push(j);
+  }
+  return keep;
+}
+
+/**
  * Runs `steps` full SimCLR training steps (two views, forward, NT-Xent, backward, Adam update) of
  * `model` on both backends from identical weights and inputs. Compares the loss of every step and,
  * after the first, every parameter's gradient and updated value. Returns rows and phase times.
@@ -453,21 +476,14 @@ export async function verifyTrainingSteps(
     )
   );
   r.updated.forEach((u, i) => {
-    // Adam's first step moves a weight by about lr·sign(g). Where the two gradients are closer to
-    // zero than to each other (e.g. a batch-norm shift whose effect the next batch norm removes,
-    // so its true gradient is 0 and float32 leaves noise of either sign), the direction is not
-    // defined by the data; those elements are left out of the comparison and counted.
-    const gr = r.grads[i].data, go = o.grads[i].data;
-    const keep: number[] = [];
-    for (let j = 0; j < gr.length; j++) {
-      if (Math.abs(gr[j]) > 2 * Math.abs(gr[j] - go[j])) keep.push(j);
-    }
+    const gr = r.grads[i].data;
+    const keep = resolvedSteps(gr, o.grads[i].data);
     const skipped = gr.length - keep.length;
     const pick = (a: Float32Array) => Float32Array.from(keep, (j) => a[j]);
     rows.push(
       compare(
         model,
-        `updated ${r.grads[i].name}` + (skipped ? ` (${skipped} unresolved-sign skipped)` : ""),
+        `updated ${r.grads[i].name}` + (skipped ? ` (${skipped} unresolved skipped)` : ""),
         r.grads[i].shape,
         pick(u),
         pick(o.updated[i]),

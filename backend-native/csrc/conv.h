@@ -240,10 +240,15 @@ static void pack_im2col_T(const float* x, const Conv& g, int pc, int kc, int k0,
 }
 
 #include "conv_direct.h"  // conv_forward_direct and its micro-kernels (MR = 6 builds)
+#include "winograd.h"     // F(2x2, 3x3) forward and filter gradient of 3x3 stride-1 layers
 
 /** y = conv(x, w) with w viewed as a strided [K, outC] matrix (row stride wrs, col stride wcs). */
 static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
                          const Conv& g) {
+  if (winograd_ok(g)) {
+    conv_forward_winograd(x, w, wrs, wcs, y, g);
+    return;
+  }
 #if MR == 6
   if (rows_conv_ok(g)) {
     conv_forward_rows(x, w, wrs, wcs, y, g);
@@ -306,6 +311,10 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
   if (KN == 0) return;
   if (P == 0) {
     memset(dw, 0, KN * sizeof(float));
+    return;
+  }
+  if (winograd_ok(g)) {
+    conv_grad_filter_winograd(x, dy, dw, g);
     return;
   }
 #if MR == 6
