@@ -24,6 +24,10 @@ export const BINARY_CODES: Record<BinaryOp, number> = {
   mul: 2,
   div: 3,
 };
+/** The convolution algorithms, indexed by `nb_conv_algorithm`'s codes (ConvAlgorithm in conv.h). */
+export const CONV_ALGORITHMS = ["im2col", "direct", "rows", "winograd", "col2im"] as const;
+/** A convolution algorithm of the native backend (see {@linkcode CONV_ALGORITHMS}). */
+export type ConvAlgorithm = typeof CONV_ALGORITHMS[number];
 /** Highest rank the C strided kernels take (`MAX_RANK` in kernels.cpp). */
 export const MAX_RANK = 16;
 
@@ -52,6 +56,7 @@ export const SYMBOLS = {
     ],
     result: "void",
   },
+  nb_conv_algorithm: { parameters: ["i32", "buffer"], result: "i32" },
   nb_conv2d: {
     parameters: ["pointer", "pointer", "pointer", "buffer"],
     result: "void",

@@ -17,6 +17,7 @@
  * @module
  */
 export { type CpuFeatures, NativeBackend } from "./native_backend.ts";
+export { CONV_ALGORITHMS, type ConvAlgorithm } from "./ffi.ts";
 export { createNativeBackend, type NativeBackendOptions } from "./create.ts";
 export { bf16Refusal, describeFeatures } from "./precision.ts";
 export {

@@ -28,7 +28,15 @@ import {
   sizeOf,
   stridesOf,
 } from "@simclr/core";
-import { BINARY_CODES, MAX_RANK, type NativeLib, type SYMBOLS, UNARY_CODES } from "./ffi.ts";
+import {
+  BINARY_CODES,
+  CONV_ALGORITHMS,
+  type ConvAlgorithm,
+  MAX_RANK,
+  type NativeLib,
+  type SYMBOLS,
+  UNARY_CODES,
+} from "./ffi.ts";
 import { BlockPool, NativeTensor } from "./memory_pool.ts";
 
 /** The argument rules every backend shares, naming this one `native` in their errors. */
@@ -276,6 +284,23 @@ export class NativeBackend implements Backend {
     const out = this.#alloc(outShape);
     this.#f.nb_conv2d(tx.ptr, tw.ptr, out.ptr, ints);
     return out;
+  }
+
+  /**
+   * The algorithm the convolution kernel `op` takes for this input and filter shape and geometry
+   * (the C library's choice, read back from it): "winograd" (F(2x2, 3x3): 3x3, stride 1, same
+   * padding, at least 16 channels in and out; 2.25x fewer multiplies than the FLOPs that
+   * benchmarks count), "direct", "rows" (few input channels), "im2col" or "col2im".
+   */
+  convAlgorithm(
+    op: "conv2d" | "conv2dGradInput" | "conv2dGradFilter",
+    xShape: Shape,
+    wShape: Shape,
+    geometry: ConvGeometry,
+  ): ConvAlgorithm {
+    const { ints } = this.#convArgs(op, xShape, wShape, geometry);
+    const code = op === "conv2d" ? 0 : op === "conv2dGradInput" ? 1 : 2;
+    return CONV_ALGORITHMS[this.#f.nb_conv_algorithm(code, ints)];
   }
 
   /** Adjoint of conv2d in its input; see {@linkcode Backend.conv2dGradInput}. */

@@ -327,6 +327,30 @@ async function verifySteps(model: ModelName, width?: number): Promise<void> {
   assertRowsOk(rows);
 }
 
+Deno.test("convAlgorithm reports the library's choice of convolution path", () => {
+  const same = { stride: 1, pad: 1 };
+  // 3x3, stride 1, same padding, >= 16 channels in and out: Winograd in all three kernels.
+  for (const op of ["conv2d", "conv2dGradInput", "conv2dGradFilter"] as const) {
+    assert.equal(native.convAlgorithm(op, [2, 8, 8, 16], [3, 3, 16, 32], same), "winograd");
+  }
+  // 15 input channels: not Winograd (its input gradient, 32 -> 15 channels, is not either).
+  assert.notEqual(native.convAlgorithm("conv2d", [2, 8, 8, 15], [3, 3, 15, 32], same), "winograd");
+  // Stride 2: the input gradient scatters with col2im; a 1x1 filter is an im2col GEMM.
+  const s2 = { stride: 2, pad: 1 };
+  assert.equal(
+    native.convAlgorithm("conv2dGradInput", [2, 8, 8, 16], [3, 3, 16, 32], s2),
+    "col2im",
+  );
+  assert.equal(
+    native.convAlgorithm("conv2d", [2, 8, 8, 16], [1, 1, 16, 32], { stride: 1, pad: 0 }),
+    "im2col",
+  );
+  assert.throws(
+    () => native.convAlgorithm("conv2d", [2, 8, 8, 16], [3, 3, 17, 32], same),
+    /conv2d/,
+  );
+});
+
 Deno.test("two threads compute the same training step as one thread", async () => {
   const one = await createNativeBackend({ threads: 1 });
   const { rows } = await verifyTrainingSteps(one, native, "small", {

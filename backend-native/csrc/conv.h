@@ -242,23 +242,52 @@ static void pack_im2col_T(const float* x, const Conv& g, int pc, int kc, int k0,
 #include "conv_direct.h"  // conv_forward_direct and its micro-kernels (MR = 6 builds)
 #include "winograd.h"     // F(2x2, 3x3) forward and filter gradient of 3x3 stride-1 layers
 
+/** The algorithms a convolution entry point can take (nb_conv_algorithm's codes). */
+enum ConvAlgorithm {
+  ALGO_IM2COL = 0,    // GEMM on im2col panels packed on the fly
+  ALGO_DIRECT = 1,    // conv_direct.h: the micro-kernel reads the NHWC input in place
+  ALGO_ROWS = 2,      // conv_direct.h: few input channels, a zero-padded copy of the input
+  ALGO_WINOGRAD = 3,  // winograd.h: F(2x2, 3x3)
+  ALGO_COL2IM = 4,    // input gradient of strided convolutions: dy·wᵀ, then a col2im scatter
+};
+
+/** The forward convolution's algorithm (also the stride-1 input gradient's, on the flipped conv). */
+static ConvAlgorithm forward_algorithm(const Conv& g) {
+  if (winograd_ok(g)) return ALGO_WINOGRAD;
+#if MR == 6
+  if (rows_conv_ok(g)) return ALGO_ROWS;
+  if (direct_conv_ok(g)) return ALGO_DIRECT;
+#endif
+  return ALGO_IM2COL;
+}
+
+/** The filter gradient's algorithm. */
+static ConvAlgorithm grad_filter_algorithm(const Conv& g) {
+  if (winograd_ok(g)) return ALGO_WINOGRAD;
+#if MR == 6
+  if (rows_conv_ok(g) && g.outC % NR == 0) return ALGO_ROWS;
+#endif
+  return ALGO_IM2COL;
+}
+
 /** y = conv(x, w) with w viewed as a strided [K, outC] matrix (row stride wrs, col stride wcs). */
 static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
                          const Conv& g) {
-  if (winograd_ok(g)) {
-    conv_forward_winograd(x, w, wrs, wcs, y, g);
-    return;
-  }
+  switch (forward_algorithm(g)) {
+    case ALGO_WINOGRAD:
+      conv_forward_winograd(x, w, wrs, wcs, y, g);
+      return;
 #if MR == 6
-  if (rows_conv_ok(g)) {
-    conv_forward_rows(x, w, wrs, wcs, y, g);
-    return;
-  }
-  if (direct_conv_ok(g)) {
-    conv_forward_direct(x, w, wrs, wcs, y, g);
-    return;
-  }
+    case ALGO_ROWS:
+      conv_forward_rows(x, w, wrs, wcs, y, g);
+      return;
+    case ALGO_DIRECT:
+      conv_forward_direct(x, w, wrs, wcs, y, g);
+      return;
 #endif
+    default:
+      break;
+  }
   int K = g.kH * g.kW * g.inC, N = g.outC;
   int P = g.batch * g.outH * g.outW;
   if (P == 0 || N == 0) return;
@@ -281,7 +310,32 @@ static void conv_forward(const float* x, const float* w, i64 wrs, i64 wcs, float
   }
 }
 
+/**
+ * Whether the input gradient is a forward convolution of dy (stride 1, pad < kernel), namely
+ * of flipped(g): dy as the input, the filter's taps reversed and its channels swapped.
+ */
+static inline bool grad_input_is_forward(const Conv& g) {
+  return g.stride == 1 && g.padH <= g.kH - 1 && g.padW <= g.kW - 1;
+}
+
+static inline Conv flipped(const Conv& g) {
+  return Conv{g.batch, g.outH, g.outW, g.outC, g.kH, g.kW, g.inC, g.inH, g.inW, 1,
+              g.kH - 1 - g.padH, g.kW - 1 - g.padW};
+}
+
 extern "C" {
+
+/**
+ * The algorithm (ConvAlgorithm code) that op 0 = nb_conv2d, 1 = nb_conv2d_grad_input or
+ * 2 = nb_conv2d_grad_filter takes for the Conv fields d, so that benchmarks can say which path
+ * a figure is of.
+ */
+int nb_conv_algorithm(int op, const int* d) {
+  const Conv g = conv_from(d);
+  if (op == 0) return forward_algorithm(g);
+  if (op == 1) return grad_input_is_forward(g) ? forward_algorithm(flipped(g)) : ALGO_COL2IM;
+  return grad_filter_algorithm(g);
+}
 
 /** y[n,oh,ow,cout] = conv(x[n,h,w,cin], w[kh,kw,cin,cout]); d holds the Conv fields. */
 void nb_conv2d(const float* x, const float* w, float* y, const int* d) {
@@ -313,16 +367,18 @@ void nb_conv2d_grad_filter(const float* x, const float* dy, float* dw, const int
     memset(dw, 0, KN * sizeof(float));
     return;
   }
-  if (winograd_ok(g)) {
-    conv_grad_filter_winograd(x, dy, dw, g);
-    return;
-  }
+  switch (grad_filter_algorithm(g)) {
+    case ALGO_WINOGRAD:
+      conv_grad_filter_winograd(x, dy, dw, g);
+      return;
 #if MR == 6
-  if (rows_conv_ok(g) && N % NR == 0) {
-    conv_grad_filter_rows(x, dy, dw, g);
-    return;
-  }
+    case ALGO_ROWS:
+      conv_grad_filter_rows(x, dy, dw, g);
+      return;
 #endif
+    default:
+      break;
+  }
   const int Npad = round_up(N, NR), nstrips = Npad / NR;
   const int mstrips = (K + MR - 1) / MR;
   const int chunk = 4 * KC;  // pixels summed in float before joining the double total
@@ -421,7 +477,7 @@ void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int*
     memset(dx, 0, xsize * sizeof(float));
     return;
   }
-  if (g.stride == 1 && g.padH <= g.kH - 1 && g.padW <= g.kW - 1) {
+  if (grad_input_is_forward(g)) {
     // w'[ky,kx,co,ci] = w[kh-1-ky, kw-1-kx, ci, co]: taps reversed, each tap transposed. The
     // transpose goes 16 input channels at a time (16 sequential read streams, contiguous
     // writes) on all threads: element by element on one thread it strode through memory and
@@ -438,9 +494,7 @@ void nb_conv2d_grad_input(const float* dy, const float* w, float* dx, const int*
       for (int co = 0; co < CO; co++)
         for (int ci = c0; ci < c1; ci++) dst[(i64)co * CI + ci] = src[(i64)ci * CO + co];
     }
-    Conv f{g.batch, g.outH, g.outW, g.outC, g.kH, g.kW, g.inC, g.inH, g.inW, 1,
-           g.kH - 1 - g.padH, g.kW - 1 - g.padW};
-    conv_forward(dy, wf, g.inC, 1, dx, f);
+    conv_forward(dy, wf, g.inC, 1, dx, flipped(g));
     return;
   }
   // dcol[P, K] = dy[P, outC] · wᵀ where w is [K, outC]: B(k=co, j=kk) = w[kk*outC + co].
