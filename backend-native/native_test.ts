@@ -110,13 +110,17 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[8, 33, 35, 3], [3, 3, 3, 32], 1, 1],
     [[3, 12, 10, 1], [5, 3, 1, 16], 2, 2],
     [[2, 8, 9, 7], [3, 3, 7, 48], 2, 0],
-    // Winograd F(2x2, 3x3) (3x3, stride 1, pad 1, cin and cout >= 16): odd height and width
-    // (tiles hanging over the edge), channel counts off the vector width, two tile chunks;
-    // cin > 256 (two channel blocks) and cout off NR with several 128-wide output blocks, U over
-    // 8 MiB (the large-chunk rule); 280 tiles: filter-gradient chunks of 128, the last partial.
+    // Winograd (3x3, stride 1, pad 1, cin and cout >= 16). F(2x2, 3x3), sides not multiples of
+    // 4: odd height and width (tiles hanging over the edge), channel counts off the vector width,
+    // two tile chunks; cin > 256 (two channel blocks) and cout off NR with several 128-wide
+    // output blocks, U over 8 MiB (the large-chunk rule); 140 tiles: filter-gradient chunks of
+    // 128, the last partial. F(4x4, 3x3), sides multiples of 4: 144 tiles (several forward
+    // chunks, two filter-gradient chunks), cout off NR; one tile per image with U over 8 MiB.
     [[3, 7, 9, 17], [3, 3, 17, 21], 1, 1],
     [[2, 3, 3, 400], [3, 3, 400, 330], 1, 1],
-    [[70, 4, 4, 32], [3, 3, 32, 64], 1, 1],
+    [[70, 2, 4, 32], [3, 3, 32, 64], 1, 1],
+    [[9, 16, 16, 16], [3, 3, 16, 24], 1, 1],
+    [[2, 4, 4, 256], [3, 3, 256, 240], 1, 1],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };

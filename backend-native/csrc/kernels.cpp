@@ -1,6 +1,6 @@
 // Kernels of the native CPU backend: a blocked SGEMM (packed panels, register-tiled micro-kernel
 // written with GCC vector extensions so -march=native picks AVX-512, AVX2 or SSE), convolutions
-// as implicit-im2col GEMMs, max pooling, broadcasting elementwise ops, reductions, strided
+// as implicit-im2col GEMMs, direct kernels or Winograd transforms around GEMMs, max pooling, broadcasting elementwise ops, reductions, strided
 // copies and fused batch norm. Parallel loops use OpenMP. Every entry point is `extern "C"` and
 // called through Deno's FFI from native_backend.ts, which validates shapes before calling;
 // nothing here allocates tensors (outputs are passed in), only scratch buffers that live for the
@@ -16,7 +16,7 @@
 
 #include "common.h"       // headers, tile macros, scratch memory, threads, nb_alloc/nb_fill/...
 #include "gemm.h"         // packing, micro-kernels, nb_matmul
-#include "conv.h"         // im2col packing, direct 3x3 path (conv_direct.h), nb_conv2d + gradients
+#include "conv.h"         // im2col, direct (conv_direct.h), Winograd (winograd.h), nb_conv2d + grads
 #include "pool.h"         // nb_maxpool, nb_maxpool_grad
 #include "elementwise.h"  // nb_unary, nb_binary, nb_copy_strided
 #include "reduce.h"       // nb_reduce

@@ -1,20 +1,23 @@
-// winograd.h: Winograd F(2x2, 3x3) convolutions for the 3x3, stride-1, pad-1 layers that make up
-// most of ResNet-18 and `small`: the forward pass (and so the stride-1 input gradient, which is a
-// forward convolution), and the filter gradient. Part of the unity build: conv.h includes it, so
-// it shares the Conv geometry, the tile macros and the GEMM micro-kernels.
+// winograd.h: Winograd convolutions F(2x2, 3x3) and F(4x4, 3x3) for the 3x3, stride-1, pad-1
+// layers that make up most of ResNet-18 and `small`: the forward pass (and so the stride-1 input
+// gradient, which is a forward convolution), and the filter gradient. Part of the unity build:
+// conv.h includes it, so it shares the Conv geometry, the tile macros and the GEMM micro-kernels.
 //
-// Each 2x2 block of output pixels ("tile") is computed from its 4x4 input window d and a filter
-// g as Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A (Lavin & Gray 2015): 16 products per tile and channel pair
-// instead of 36. Summed over input channels, the 16 elementwise products are 16 GEMMs
-// M[pos] = V[pos] · U[pos] ([tiles x cin] · [cin x cout]), so 2.25x fewer FLOPs go through the
-// micro-kernel; the transforms are additions (and halvings in G) done once per tile and channel.
-// The filter gradient is the same bilinear form transposed: dW = Gᵀ[Σ_tiles (Bᵀ d B) ⊙
-// (A dy Aᵀ)]G, 16 GEMMs whose reduction axis is the tiles.
+// Each m x m block of output pixels ("tile") is computed from its (m+2) x (m+2) input window d
+// and a filter g as Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A (Lavin & Gray 2015): (m+2)² products per tile
+// and channel pair instead of 9m², 2.25x fewer for m = 2 and 4x fewer for m = 4. Summed over
+// input channels, the elementwise products at each of the P = (m+2)² positions are one GEMM
+// M[pos] = V[pos] · U[pos] ([tiles x cin] · [cin x cout]); the transforms are a few additions
+// and multiplications by constants per tile and channel. The filter gradient is the same
+// bilinear form transposed: dW = Gᵀ[Σ_tiles (Bᵀ d B) ⊙ (A dy Aᵀ)]G, P GEMMs whose reduction axis
+// is the tiles.
 //
-// Numerics: the transforms' coefficients are 0, ±1 and ±1/2, so rounding stays at a few ulps of
-// the inputs' magnitude (F(4x4, 3x3) and larger tiles lose digits; they are not used). Products
-// accumulate in float inside the micro-kernel, as in the direct path; the filter gradient sums
-// 128-tile (512-pixel) float partials in double, as the other filter-gradient paths do.
+// Numerics: F(2x2, 3x3)'s coefficients are 0, ±1 and ±1/2, so rounding stays at a few ulps of the
+// inputs' magnitude. F(4x4, 3x3)'s reach 8 (Aᵀ) and 1/24 (G), which costs about a decimal digit:
+// against the float64 reference, 0.7-3.7e-6 relative for 16-512 channels, where m = 2 gives
+// 1.6-3e-7 (the kernel tolerance is 1e-5).
+// Products accumulate in float inside the micro-kernel, as in the direct path; the filter
+// gradient sums 128-tile float partials in double, as the other filter-gradient paths do.
 
 /** Input channels per GEMM K-block at most (a B strip of 256 x NR stays in L1). */
 #define WINO_CMAX 256
@@ -30,6 +33,32 @@ static inline bool winograd_ok(const Conv& g) {
          g.inC <= WINO_ZEROS && g.outC <= WINO_ZEROS;
 }
 
+/** The transform matrices of F(m x m, 3x3) (points 0, ±1 for m = 2; 0, ±1, ±2 for m = 4; ∞). */
+template <int m>
+struct Wino;
+template <>
+struct Wino<2> {
+  static constexpr int A = 4;  // window side m + 2
+  static constexpr float BT[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  static constexpr float AT[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+};
+template <>
+struct Wino<4> {
+  static constexpr int A = 6;
+  static constexpr float BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0},
+                                     {0, 4, -4, -1, 1, 0}, {0, -2, -1, 2, 1, 0},
+                                     {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static constexpr double G[6][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+  static constexpr float AT[4][6] = {
+      {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+};
+
 /** One vector of floats or a single float, so that the transforms serve the channel tails too. */
 template <class V>
 static inline V wino_load(const float* p) {
@@ -43,128 +72,167 @@ static inline void wino_store(float* p, const V& v) {
 }
 
 /**
- * v = Bᵀ d B (B of the points 0, 1, -1 and ∞) for channels [c, c + |V|) of a 4x4 window whose
- * pixel k (row-major) is src[k]; v[k] is stored at dst + k·kstride + c. One row of Bᵀd at a time
- * (8 live vectors): computing all 16 at once spilled registers and took a third of the time.
+ * s (+)= c·x for a coefficient c that is a constant once the caller's loops are unrolled: zero
+ * terms vanish and ±1 become additions, so F(2x2)'s transforms are additions only.
  */
 template <class V>
+static inline __attribute__((always_inline)) void wino_term(V& s, bool& set, float c, const V& x) {
+  if (c == 0.0f) return;
+  const V t = c == 1.0f ? x : c == -1.0f ? -x : c * x;
+  s = set ? s + t : t;
+  set = true;
+}
+
+/**
+ * v = Bᵀ d B for channels [c, c + |V|) of an A x A window whose pixel k (row-major) is src[k];
+ * v[k] is stored at dst + k·kstride + c. One row of Bᵀd at a time (2A live vectors): computing
+ * all of them at once spilled registers and took a third of the time.
+ */
+template <int m, class V>
 static inline __attribute__((always_inline)) void wino_input_transform(const float* const* src,
                                                                        int c, float* dst,
                                                                        i64 kstride) {
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; i++) {
-    // Row i of Bᵀ d: d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-    const int ra = i == 0 ? 0 : i == 2 ? 2 : 1, rb = i == 0 ? 2 : i == 2 ? 1 : i == 1 ? 2 : 3;
-    V t[4];
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; j++) {
-      const V a = wino_load<V>(src[4 * ra + j] + c), b = wino_load<V>(src[4 * rb + j] + c);
-      t[j] = i == 1 ? a + b : a - b;
+  constexpr int A = Wino<m>::A;
+#pragma GCC unroll 8
+  for (int i = 0; i < A; i++) {
+    V t[A];
+#pragma GCC unroll 8
+    for (int j = 0; j < A; j++) {
+      bool set = false;
+#pragma GCC unroll 8
+      for (int r = 0; r < A; r++)
+        if (Wino<m>::BT[i][r] != 0.0f) wino_term(t[j], set, Wino<m>::BT[i][r], wino_load<V>(src[A * r + j] + c));
     }
-    float* o = dst + (i64)(4 * i) * kstride + c;
-    wino_store(o, t[0] - t[2]);
-    wino_store(o + kstride, t[1] + t[2]);
-    wino_store(o + 2 * kstride, t[2] - t[1]);
-    wino_store(o + 3 * kstride, t[1] - t[3]);
+    float* o = dst + (i64)(A * i) * kstride + c;
+#pragma GCC unroll 8
+    for (int k = 0; k < A; k++) {
+      V v;
+      bool set = false;
+#pragma GCC unroll 8
+      for (int j = 0; j < A; j++) wino_term(v, set, Wino<m>::BT[k][j], t[j]);
+      wino_store(o + k * kstride, v);
+    }
   }
 }
 
 /**
- * y = Aᵀ m A for channels [c, c + |V|): m[k] at m + k·kstride + c, the 2x2 output tile's pixel i
- * (row-major) stored at out[i] + c.
+ * y = Aᵀ M A for channels [c, c + |V|): M[k] at mm + k·kstride + c, the m x m output tile's
+ * pixel i (row-major) stored at out[i] + c.
  */
-template <class V>
-static inline __attribute__((always_inline)) void wino_output_transform(const float* m, i64 kstride,
-                                                                        int c, float* const* out) {
-  V t0[4], t1[4];  // rows of Aᵀ m: m0 + m1 + m2, m1 - m2 - m3
+template <int m, class V>
+static inline __attribute__((always_inline)) void wino_output_transform(const float* mm,
+                                                                        i64 kstride, int c,
+                                                                        float* const* out) {
+  constexpr int A = Wino<m>::A;
 #pragma GCC unroll 4
-  for (int j = 0; j < 4; j++) {
-    const V m0 = wino_load<V>(m + (i64)j * kstride + c);
-    const V m1 = wino_load<V>(m + (i64)(4 + j) * kstride + c);
-    const V m2 = wino_load<V>(m + (i64)(8 + j) * kstride + c);
-    const V m3 = wino_load<V>(m + (i64)(12 + j) * kstride + c);
-    t0[j] = m0 + m1 + m2;
-    t1[j] = m1 - m2 - m3;
+  for (int a = 0; a < m; a++) {
+    V t[A];  // row a of Aᵀ M
+#pragma GCC unroll 8
+    for (int j = 0; j < A; j++) {
+      bool set = false;
+#pragma GCC unroll 8
+      for (int r = 0; r < A; r++)
+        if (Wino<m>::AT[a][r] != 0.0f)
+          wino_term(t[j], set, Wino<m>::AT[a][r], wino_load<V>(mm + (i64)(A * r + j) * kstride + c));
+    }
+#pragma GCC unroll 4
+    for (int b = 0; b < m; b++) {
+      V y;
+      bool set = false;
+#pragma GCC unroll 8
+      for (int j = 0; j < A; j++) wino_term(y, set, Wino<m>::AT[b][j], t[j]);
+      wino_store(out[m * a + b] + c, y);
+    }
   }
-  wino_store(out[0] + c, t0[0] + t0[1] + t0[2]);
-  wino_store(out[1] + c, t0[1] - t0[2] - t0[3]);
-  wino_store(out[2] + c, t1[0] + t1[1] + t1[2]);
-  wino_store(out[3] + c, t1[1] - t1[2] - t1[3]);
 }
 
 /**
- * w = A e Aᵀ for channels [c, c + |V|) of a 2x2 output-gradient tile whose pixel i is src[i];
- * w[k] stored at dst + k·kstride (+ c where the caller's layout wants it).
+ * w = A e Aᵀ for channels [c, c + |V|) of an m x m output-gradient tile whose pixel i is
+ * src[i]; w[k] stored at dst + k·kstride.
  */
-template <class V>
+template <int m, class V>
 static inline __attribute__((always_inline)) void wino_grad_transform(const float* const* src,
                                                                       int c, float* dst,
                                                                       i64 kstride) {
-  const V e0 = wino_load<V>(src[0] + c), e1 = wino_load<V>(src[1] + c);
-  const V e2 = wino_load<V>(src[2] + c), e3 = wino_load<V>(src[3] + c);
-  // Rows of A e (4 x 2): e_top, e_top + e_bottom, e_top - e_bottom, -e_bottom.
-  const V r[8] = {e0, e1, e0 + e2, e1 + e3, e0 - e2, e1 - e3, -e2, -e3};
+  constexpr int A = Wino<m>::A;
+  V e[m * m];
+#pragma GCC unroll 16
+  for (int i = 0; i < m * m; i++) e[i] = wino_load<V>(src[i] + c);
+#pragma GCC unroll 8
+  for (int i = 0; i < A; i++) {
+    V r[m];  // row i of A e: Σ_s A[i][s] e[s][j] = Σ_s AT[s][i] e[s][j]
 #pragma GCC unroll 4
-  for (int i = 0; i < 4; i++) {
-    const V a = r[2 * i], b = r[2 * i + 1];
-    float* o = dst + (i64)(4 * i) * kstride;
-    wino_store(o, a);
-    wino_store(o + kstride, a + b);
-    wino_store(o + 2 * kstride, a - b);
-    wino_store(o + 3 * kstride, -b);
+    for (int j = 0; j < m; j++) {
+      bool set = false;
+#pragma GCC unroll 4
+      for (int s = 0; s < m; s++) wino_term(r[j], set, Wino<m>::AT[s][i], e[m * s + j]);
+      if (!set) r[j] = V{};
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < A; k++) {
+      V w;
+      bool set = false;
+#pragma GCC unroll 4
+      for (int j = 0; j < m; j++) wino_term(w, set, Wino<m>::AT[j][k], r[j]);
+      if (!set) w = V{};
+      wino_store(dst + (i64)(A * i + k) * kstride, w);
+    }
   }
 }
 
 /**
- * The distance in floats between the 16 positions' planes of a buffer of n floats each: n
- * rounded up to a cache line, plus one. Planes exactly 32 KiB apart (the filter gradient's W at
- * 64 output channels) put the 16 store streams of a transform in one L1 set; the transforms then
- * took 40% of that layer's filter gradient.
+ * The distance in floats between the P positions' planes of a buffer of n floats each: n
+ * rounded up to a cache line, plus one. Planes exactly 32 KiB apart (the F(2x2) filter gradient's
+ * W at 64 output channels) put the 16 store streams of a transform in one L1 set; the transforms
+ * then took 40% of that layer's filter gradient.
  */
 static inline i64 wino_plane(i64 n) { return (n + 15) / 16 * 16 + 16; }
 
-/** The 2x2 output tiles of a convolution: tile t = (b, ty, tx) row-major. */
+/** The m x m output tiles of a convolution: tile t = (b, ty, tx) row-major. */
 struct WinoTiles {
-  int th, tw, perImage, total;
+  int m, th, tw, perImage, total;
 };
 
-static inline WinoTiles wino_tiles(const Conv& g) {
+static inline WinoTiles wino_tiles(const Conv& g, int m) {
   WinoTiles t;
-  t.th = (g.outH + 1) / 2;
-  t.tw = (g.outW + 1) / 2;
+  t.m = m;
+  t.th = (g.outH + m - 1) / m;
+  t.tw = (g.outW + m - 1) / m;
   t.perImage = t.th * t.tw;
   t.total = g.batch * t.perImage;
   return t;
 }
 
 /**
- * The 16 pixel pointers (row-major) of tile t's 4x4 input window of NHWC x, which starts one
- * pixel above and left of the tile; pixels outside the image point at zeros.
+ * The A x A pixel pointers (row-major) of tile t's input window of NHWC x, which starts one pixel
+ * above and left of the tile; pixels outside the image point at zeros.
  */
+template <int m>
 static inline void wino_window(const float* x, const Conv& g, const WinoTiles& tl, int t,
                                const float** src) {
+  constexpr int A = Wino<m>::A;
   const int b = t / tl.perImage, r = t % tl.perImage;
-  const int iy0 = 2 * (r / tl.tw) - 1, ix0 = 2 * (r % tl.tw) - 1;
-  for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) {
+  const int iy0 = m * (r / tl.tw) - 1, ix0 = m * (r % tl.tw) - 1;
+  for (int i = 0; i < A; i++)
+    for (int j = 0; j < A; j++) {
       const int iy = iy0 + i, ix = ix0 + j;
-      src[4 * i + j] = ((unsigned)iy < (unsigned)g.inH && (unsigned)ix < (unsigned)g.inW)
+      src[A * i + j] = ((unsigned)iy < (unsigned)g.inH && (unsigned)ix < (unsigned)g.inW)
                            ? x + (((i64)b * g.inH + iy) * g.inW + ix) * g.inC
                            : g_wino_zeros;
     }
 }
 
 /**
- * The 4 pixel pointers (row-major) of tile t's 2x2 block of an NHWC tensor of `ch` channels with
- * the output's height and width; pixels beyond the image (odd sizes) point at `outside`.
+ * The m x m pixel pointers (row-major) of tile t's block of an NHWC tensor of `ch` channels with
+ * the output's height and width; pixels beyond the image point at `outside`.
  */
-template <class P>
+template <int m, class P>
 static inline void wino_block(P* base, const Conv& g, const WinoTiles& tl, int t, int ch,
                               P* outside, P** px) {
   const int b = t / tl.perImage, r = t % tl.perImage;
-  const int oy = 2 * (r / tl.tw), ox = 2 * (r % tl.tw);
-  for (int i = 0; i < 4; i++) {
-    const int yy = oy + i / 2, xx = ox + i % 2;
+  const int oy = m * (r / tl.tw), ox = m * (r % tl.tw);
+  for (int i = 0; i < m * m; i++) {
+    const int yy = oy + i / m, xx = ox + i % m;
     px[i] = yy < g.outH && xx < g.outW ? base + (((i64)b * g.outH + yy) * g.outW + xx) * ch
                                        : outside;
   }
@@ -201,30 +269,32 @@ static __attribute__((noinline)) void wino_kernel(int kc, const float* __restric
 }
 
 /**
- * y = conv(x, w) for winograd_ok convolutions; w a strided [9·inC, outC] view (HWIO when wrs =
- * outC, wcs = 1). U = G g Gᵀ is packed once as 16 [inC x outC] B panels (NR-strips, channel
- * blocks of at most WINO_CMAX rows). Threads take chunks of tiles: transform the chunk's input
- * (V: 16 x tiles x inC, row-major), run the 16 GEMMs into M (16 x tiles x a block of output
- * channels), and transform M back into output pixels.
+ * y = conv(x, w) with F(m x m, 3x3) for winograd_ok convolutions; w a strided [9·inC, outC] view
+ * (HWIO when wrs = outC, wcs = 1). U = G g Gᵀ is packed once as P [inC x outC] B panels
+ * (NR-strips, channel blocks of at most WINO_CMAX rows). Threads take chunks of tiles: transform
+ * the chunk's input (V: P x tiles x inC, row-major), run the P GEMMs into M (P x tiles x a block
+ * of output channels), and transform M back into output pixels.
  */
+template <int m>
 static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
                                   const Conv& g) {
+  constexpr int A = Wino<m>::A, P = A * A;
   const int C = g.inC, N = g.outC;
-  const WinoTiles tl = wino_tiles(g);
+  const WinoTiles tl = wino_tiles(g, m);
   if (tl.total == 0 || N == 0) return;
   const int Npad = round_up(N, NR);
   const int ncb = (C + WINO_CMAX - 1) / WINO_CMAX, clen = (C + ncb - 1) / ncb;
-  // Output-channel block NB and tiles per chunk T: V (16 x T x C) and M (16 x T x NB) together
+  // Output-channel block NB and tiles per chunk T: V (P x T x C) and M (P x T x NB) together
   // about a quarter of L2, unless U is too large to stay in L3 (16 x 512 x 512 floats, ResNet's
   // last stage), where each chunk reads all of U once and so needs more tiles to reuse it.
-  // Measured on the Zen 3 EPYC, one thread, batch 128: 32x32x64 runs best at 12-24 tiles
-  // (57 ms; 64 ms at 48-96), 4x4x512 at 72-96 (73 ms; 94-125 ms at 6).
+  // Measured with F(2x2) on the Zen 3 EPYC, one thread, batch 128: 32x32x64 runs best at 12-24
+  // tiles (57 ms; 64 ms at 48-96), 4x4x512 at 72-96 (73 ms; 94-125 ms at 6).
   const int NB = std::min(Npad, 8 * NR);
-  const bool bigU = 64.0 * C * Npad > (8 << 20);
+  const bool bigU = 4.0 * P * C * Npad > (8 << 20);
   const int T = bigU ? 12 * MR
-                     : std::max(MR, std::min(16 * MR, (128 << 10) / (64 * (C + NB)) / MR * MR));
+                     : std::max(MR, std::min(16 * MR, (128 << 10) / (4 * P * (C + NB)) / MR * MR));
   const int nchunks = (tl.total + T - 1) / T;
-  float* Up = shared_buf(0, (size_t)16 * C * Npad);
+  float* Up = shared_buf(0, (size_t)P * C * Npad);
   const int nt = std::min(threads_for(8.0 * tl.total * (double)C * N, 4e6), nchunks);
 #pragma omp parallel num_threads(nt)
   {
@@ -235,52 +305,50 @@ static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 w
       const int c0 = cb * clen, cl = std::min(clen, C - c0);
       for (int j = 0; j < NR; j++) {
         const int co = s * NR + j;
-        float u[16];
-        if (co >= N) {
-          for (int k = 0; k < 16; k++) u[k] = 0.0f;
-        } else {
-          float gg[9], t[12];
+        double u[P] = {};
+        if (co < N) {
+          double gg[9], t[A * 3];
           for (int k = 0; k < 9; k++) gg[k] = w[((i64)k * C + c) * wrs + (i64)co * wcs];
-          for (int j2 = 0; j2 < 3; j2++) {  // rows: G g (4 x 3)
-            t[j2] = gg[j2];
-            t[3 + j2] = 0.5f * (gg[j2] + gg[3 + j2] + gg[6 + j2]);
-            t[6 + j2] = 0.5f * (gg[j2] - gg[3 + j2] + gg[6 + j2]);
-            t[9 + j2] = gg[6 + j2];
-          }
-          for (int i = 0; i < 4; i++) {  // columns: (G g) Gᵀ
-            const float* r = t + 3 * i;
-            u[4 * i + 0] = r[0];
-            u[4 * i + 1] = 0.5f * (r[0] + r[1] + r[2]);
-            u[4 * i + 2] = 0.5f * (r[0] - r[1] + r[2]);
-            u[4 * i + 3] = r[2];
-          }
+          for (int i = 0; i < A; i++)  // rows: G g (A x 3)
+            for (int j2 = 0; j2 < 3; j2++) {
+              double v = 0;
+              for (int r = 0; r < 3; r++) v += Wino<m>::G[i][r] * gg[3 * r + j2];
+              t[3 * i + j2] = v;
+            }
+          for (int i = 0; i < A; i++)  // columns: (G g) Gᵀ
+            for (int k = 0; k < A; k++) {
+              double v = 0;
+              for (int r = 0; r < 3; r++) v += t[3 * i + r] * Wino<m>::G[k][r];
+              u[A * i + k] = v;
+            }
         }
-        for (int k = 0; k < 16; k++)
-          Up[(i64)k * C * Npad + (i64)c0 * Npad + ((i64)s * cl + (c - c0)) * NR + j] = u[k];
+        for (int k = 0; k < P; k++)
+          Up[(i64)k * C * Npad + (i64)c0 * Npad + ((i64)s * cl + (c - c0)) * NR + j] =
+              (float)u[k];
       }
     }
     const i64 vplane = wino_plane((i64)T * C), mplane = wino_plane((i64)T * NB);
-    float* V = scratch(0, (size_t)(16 * vplane));
-    float* M = scratch(1, (size_t)(16 * mplane));
-    float* sink = scratch(2, NB);  // where the pixels beyond an odd-sized image go
+    float* V = scratch(0, (size_t)(P * vplane));
+    float* M = scratch(1, (size_t)(P * mplane));
+    float* sink = scratch(2, NB);  // where the pixels beyond the image's edge go
 #pragma omp for schedule(dynamic)
     for (int ch = 0; ch < nchunks; ch++) {
       const int t0 = ch * T, nT = std::min(T, tl.total - t0), nTpad = round_up(nT, MR);
       for (int ti = 0; ti < nT; ti++) {
-        const float* src[16];
-        wino_window(x, g, tl, t0 + ti, src);
+        const float* src[P];
+        wino_window<m>(x, g, tl, t0 + ti, src);
         float* dst = V + (i64)ti * C;
         int c = 0;
-        for (; c + VL <= C; c += VL) wino_input_transform<vf>(src, c, dst, vplane);
-        for (; c < C; c++) wino_input_transform<float>(src, c, dst, vplane);
+        for (; c + VL <= C; c += VL) wino_input_transform<m, vf>(src, c, dst, vplane);
+        for (; c < C; c++) wino_input_transform<m, float>(src, c, dst, vplane);
       }
-      for (int k = 0; k < 16; k++)
+      for (int k = 0; k < P; k++)
         for (int ti = nT; ti < nTpad; ti++) memset(V + k * vplane + (i64)ti * C, 0, C * 4);
       for (int n0 = 0; n0 < Npad; n0 += NB) {
         const int nb = std::min(NB, Npad - n0);
         for (int cb = 0; cb < ncb; cb++) {
           const int c0 = cb * clen, cl = std::min(clen, C - c0);
-          for (int k = 0; k < 16; k++) {
+          for (int k = 0; k < P; k++) {
             const float* Vk = V + k * vplane + c0;
             float* Mk = M + k * mplane;
             const float* Uk = Up + (i64)k * C * Npad + (i64)c0 * Npad;
@@ -295,12 +363,12 @@ static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 w
         // Output transform of channels [n0, n0 + ncols) of the chunk's tiles.
         const int ncols = std::min(nb, N - n0);
         for (int ti = 0; ti < nT; ti++) {
-          float* out[4];
-          wino_block(y + n0, g, tl, t0 + ti, N, sink, out);
-          const float* m = M + (i64)ti * NB;
+          float* out[m * m];
+          wino_block<m>(y + n0, g, tl, t0 + ti, N, sink, out);
+          const float* mm = M + (i64)ti * NB;
           int j = 0;
-          for (; j + VL <= ncols; j += VL) wino_output_transform<vf>(m, mplane, j, out);
-          for (; j < ncols; j++) wino_output_transform<float>(m, mplane, j, out);
+          for (; j + VL <= ncols; j += VL) wino_output_transform<m, vf>(mm, mplane, j, out);
+          for (; j < ncols; j++) wino_output_transform<m, float>(mm, mplane, j, out);
         }
       }
     }
@@ -308,29 +376,30 @@ static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 w
 }
 
 /**
- * dw = ∂conv/∂w for winograd_ok convolutions: dw = Gᵀ[Σ_tiles V ⊙ W]G with V = Bᵀ d B of the
- * input windows and W = A e Aᵀ of the output-gradient tiles. Tiles go in chunks of 128: all
- * threads transform a chunk (V row-major, read in place as the A side; W as NR-wide packed B
- * strips), then each thread runs the GEMMs of the (position, input-channel strip) pairs it
- * owns and adds the chunk's float sums to its double totals. The totals are transformed back
- * at the end.
+ * dw = ∂conv/∂w with F(m x m, 3x3) for winograd_ok convolutions: dw = Gᵀ[Σ_tiles V ⊙ W]G with
+ * V = Bᵀ d B of the input windows and W = A e Aᵀ of the output-gradient tiles. Tiles go in
+ * chunks of 128: all threads transform a chunk (V row-major, read in place as the A side; W as
+ * NR-wide packed B strips), then each thread runs the GEMMs of the (position, input-channel
+ * strip) pairs it owns and adds the chunk's float sums to its double totals. The totals are
+ * transformed back at the end.
  */
+template <int m>
 static void conv_grad_filter_winograd(const float* x, const float* dy, float* dw, const Conv& g) {
+  constexpr int A = Wino<m>::A, P = A * A;
   const int C = g.inC, N = g.outC;
-  const WinoTiles tl = wino_tiles(g);
+  const WinoTiles tl = wino_tiles(g, m);
   const int Cpad = round_up(C, MR), Npad = round_up(N, NR);
   const int mstrips = Cpad / MR, nstrips = Npad / NR;
-  // Tiles per chunk: 512 pixels summed in float. 128 against 256 on the Zen 3 EPYC, one
-  // thread, batch 128: 16x16x128 64 vs 77 ms, 8x8x256 63 vs 77, 4x4x512 73 vs 81; 32x32x64 even.
+  // Tiles per chunk. 128 against 256 with F(2x2) on the Zen 3 EPYC, one thread, batch 128:
+  // 16x16x128 64 vs 77 ms, 8x8x256 63 vs 77, 4x4x512 73 vs 81; 32x32x64 even.
   constexpr int TC = 128;
   const int nchunks = (tl.total + TC - 1) / TC;
-  // V: 16 planes [TC][Cpad] (row-major); Wb: 16 planes [nstrips][TC][NR]; totals:
-  // [16][Cpad][Npad].
+  // V: P planes [TC][Cpad] (row-major); Wb: P planes [nstrips][TC][NR]; totals: [P][Cpad][Npad].
   const i64 vplane = wino_plane((i64)TC * Cpad), wplane = wino_plane((i64)TC * Npad);
-  float* V = shared_buf(0, (size_t)(16 * vplane));
-  float* Wb = shared_buf(1, (size_t)(16 * wplane));
-  double* total = (double*)shared_buf(2, (size_t)16 * Cpad * Npad * 2);
-  const int tasks = 16 * mstrips;
+  float* V = shared_buf(0, (size_t)(P * vplane));
+  float* Wb = shared_buf(1, (size_t)(P * wplane));
+  double* total = (double*)shared_buf(2, (size_t)P * Cpad * Npad * 2);
+  const int tasks = P * mstrips;
   const int nt = std::min(threads_for(8.0 * tl.total * (double)C * N, 4e6), tasks);
 #pragma omp parallel num_threads(nt)
   {
@@ -340,33 +409,32 @@ static void conv_grad_filter_winograd(const float* x, const float* dy, float* dw
 #pragma omp for schedule(static)
       for (int ti = 0; ti < nT; ti++) {
         const int t = t0 + ti;
-        const float* src[16];
-        wino_window(x, g, tl, t, src);
+        const float* src[P];
+        wino_window<m>(x, g, tl, t, src);
         float* dv = V + (i64)ti * Cpad;
         int c = 0;
-        for (; c + VL <= C; c += VL) wino_input_transform<vf>(src, c, dv, vplane);
-        for (; c < C; c++) wino_input_transform<float>(src, c, dv, vplane);
+        for (; c + VL <= C; c += VL) wino_input_transform<m, vf>(src, c, dv, vplane);
+        for (; c < C; c++) wino_input_transform<m, float>(src, c, dv, vplane);
         // Channels C..Cpad stay unwritten: they only feed rows of M that are never read.
-        const float* e[4];
-        wino_block(dy, g, tl, t, N, (const float*)g_wino_zeros, e);
+        const float* e[m * m];
+        wino_block<m>(dy, g, tl, t, N, (const float*)g_wino_zeros, e);
         int co = 0;
         for (; co + VL <= N; co += VL)
-          wino_grad_transform<vf>(e, co, Wb + ((i64)(co / NR) * TC + ti) * NR + co % NR,
-                                  wplane);
-        for (; co < Npad; co++) {
-          const float* ez[4];
-          for (int i = 0; i < 4; i++) ez[i] = co < N ? e[i] : g_wino_zeros;
-          wino_grad_transform<float>(ez, co < N ? co : 0, Wb + ((i64)(co / NR) * TC + ti) * NR +
-                                                              co % NR,
+          wino_grad_transform<m, vf>(e, co, Wb + ((i64)(co / NR) * TC + ti) * NR + co % NR,
                                      wplane);
+        for (; co < Npad; co++) {
+          const float* ez[m * m];
+          for (int i = 0; i < m * m; i++) ez[i] = co < N ? e[i] : g_wino_zeros;
+          wino_grad_transform<m, float>(ez, co < N ? co : 0,
+                                        Wb + ((i64)(co / NR) * TC + ti) * NR + co % NR, wplane);
         }
       }
-      // (implicit barrier) The GEMMs: task = (position k, input-channel strip m), all of N.
+      // (implicit barrier) The GEMMs: task = (position k, input-channel strip ms), all of N.
 #pragma omp for schedule(static)
       for (int q = 0; q < tasks; q++) {
-        const int k = q / mstrips, m = q % mstrips;
-        const float* As = V + k * vplane + m * MR;
-        double* tot = total + ((i64)k * Cpad + (i64)m * MR) * Npad;
+        const int k = q / mstrips, ms = q % mstrips;
+        const float* As = V + k * vplane + ms * MR;
+        double* tot = total + ((i64)k * Cpad + (i64)ms * MR) * Npad;
         for (int s = 0; s < nstrips; s++) {
           wino_kernel(nT, As, 1, Cpad, Wb + k * wplane + (i64)s * TC * NR, tile, NR, false);
           for (int i = 0; i < MR; i++)
@@ -381,19 +449,47 @@ static void conv_grad_filter_winograd(const float* x, const float* dy, float* dw
 #pragma omp for schedule(static)
     for (int c = 0; c < C; c++)
       for (int co = 0; co < N; co++) {
-        double mv[16], t[12];
-        for (int k = 0; k < 16; k++) mv[k] = total[((i64)k * Cpad + c) * Npad + co];
-        for (int j = 0; j < 4; j++) {  // rows: Gᵀ M (3 x 4)
-          t[j] = mv[j] + 0.5 * (mv[4 + j] + mv[8 + j]);
-          t[4 + j] = 0.5 * (mv[4 + j] - mv[8 + j]);
-          t[8 + j] = 0.5 * (mv[4 + j] + mv[8 + j]) + mv[12 + j];
-        }
-        for (int i = 0; i < 3; i++) {  // columns: (Gᵀ M) G
-          const double* r = t + 4 * i;
-          const double o[3] = {r[0] + 0.5 * (r[1] + r[2]), 0.5 * (r[1] - r[2]),
-                               0.5 * (r[1] + r[2]) + r[3]};
-          for (int j = 0; j < 3; j++) dw[((i64)(3 * i + j) * C + c) * N + co] = (float)o[j];
-        }
+        double mv[P], t[3 * A];
+        for (int k = 0; k < P; k++) mv[k] = total[((i64)k * Cpad + c) * Npad + co];
+        for (int r = 0; r < 3; r++)  // rows: Gᵀ M (3 x A)
+          for (int j = 0; j < A; j++) {
+            double v = 0;
+            for (int i = 0; i < A; i++) v += Wino<m>::G[i][r] * mv[A * i + j];
+            t[A * r + j] = v;
+          }
+        for (int r = 0; r < 3; r++)  // columns: (Gᵀ M) G
+          for (int s = 0; s < 3; s++) {
+            double v = 0;
+            for (int j = 0; j < A; j++) v += t[A * r + j] * Wino<m>::G[j][s];
+            dw[((i64)(3 * r + s) * C + c) * N + co] = (float)v;
+          }
       }
   }
+}
+
+/**
+ * The output tile size m of the Winograd path: 4 where the image's sides are multiples of 4
+ * (no tile hangs over the edge), else 2. WINO_M forces one (benchmarks).
+ */
+static inline int wino_tile_size(const Conv& g) {
+#ifdef WINO_M
+  return WINO_M;
+#else
+  return g.outH % 4 == 0 && g.outW % 4 == 0 ? 4 : 2;
+#endif
+}
+
+static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 wcs, float* y,
+                                  const Conv& g) {
+  if (wino_tile_size(g) == 4)
+    conv_forward_winograd<4>(x, w, wrs, wcs, y, g);
+  else
+    conv_forward_winograd<2>(x, w, wrs, wcs, y, g);
+}
+
+static void conv_grad_filter_winograd(const float* x, const float* dy, float* dw, const Conv& g) {
+  if (wino_tile_size(g) == 4)
+    conv_grad_filter_winograd<4>(x, dy, dw, g);
+  else
+    conv_grad_filter_winograd<2>(x, dy, dw, g);
 }
