@@ -101,7 +101,8 @@ static inline __attribute__((always_inline)) void wino_input_transform(const flo
       bool set = false;
 #pragma GCC unroll 8
       for (int r = 0; r < A; r++)
-        if (Wino<m>::BT[i][r] != 0.0f) wino_term(t[j], set, Wino<m>::BT[i][r], wino_load<V>(src[A * r + j] + c));
+        if (Wino<m>::BT[i][r] != 0.0f)
+          wino_term(t[j], set, Wino<m>::BT[i][r], wino_load<V>(src[A * r + j] + c));
     }
     float* o = dst + (i64)(A * i) * kstride + c;
 #pragma GCC unroll 8
@@ -133,7 +134,8 @@ static inline __attribute__((always_inline)) void wino_output_transform(const fl
 #pragma GCC unroll 8
       for (int r = 0; r < A; r++)
         if (Wino<m>::AT[a][r] != 0.0f)
-          wino_term(t[j], set, Wino<m>::AT[a][r], wino_load<V>(mm + (i64)(A * r + j) * kstride + c));
+          wino_term(t[j], set, Wino<m>::AT[a][r],
+                    wino_load<V>(mm + (i64)(A * r + j) * kstride + c));
     }
 #pragma GCC unroll 4
     for (int b = 0; b < m; b++) {
