@@ -288,9 +288,10 @@ export class NativeBackend implements Backend {
 
   /**
    * The algorithm the convolution kernel `op` takes for this input and filter shape and geometry
-   * (the C library's choice, read back from it): "winograd" (F(2x2, 3x3): 3x3, stride 1, same
-   * padding, at least 16 channels in and out; 2.25x fewer multiplies than the FLOPs that
-   * benchmarks count), "direct", "rows" (few input channels), "im2col" or "col2im".
+   * (the C library's choice, read back from it): "winograd" (3x3, stride 1, same padding, at
+   * least 16 channels in and out; F(4x4, 3x3) where both sides are multiples of 4, 4x fewer
+   * multiplies than the FLOPs that benchmarks count, else F(2x2, 3x3), 2.25x fewer), "direct",
+   * "rows" (few input channels), "im2col" or "col2im".
    */
   convAlgorithm(
     op: "conv2d" | "conv2dGradInput" | "conv2dGradFilter",

@@ -52,7 +52,7 @@ export interface ShapeRow {
   op: GemmCall["op"];
   /**
    * The native library's algorithm for it. FLOPs are counted as a direct convolution's, so a
-   * "winograd" layer (2.25x fewer multiplies) can show more GFLOP/s than the FMA peak.
+   * "winograd" layer (2.25x or 4x fewer multiplies) can show more GFLOP/s than the FMA peak.
    */
   algorithm: ConvAlgorithm;
   x: number[];
@@ -488,7 +488,7 @@ async function main(): Promise<number> {
     );
     console.log(
       "model GFLOP/s count each convolution's FLOPs as a direct convolution's; native's " +
-        "Winograd layers do 2.25x fewer multiplies, so its share of the peak is an effective rate",
+        "Winograd layers do 2.25-4x fewer multiplies, so its share of the peak is an effective rate",
     );
   }
   if (shapeRows.length) {
@@ -520,7 +520,7 @@ async function main(): Promise<number> {
     const ln = (c: string[]) => c.map((x, i) => x.padStart(wd[i])).join("  ");
     console.log(
       "\nconv layers as GEMMs (forward, input gradient, filter gradient), each timed alone; " +
-        "FLOPs counted as a direct convolution's, so winograd rows (2.25x fewer multiplies) " +
+        "FLOPs counted as a direct convolution's, so winograd rows (2.25-4x fewer multiplies) " +
         "can exceed the peak:",
     );
     console.log(ln(h));
