@@ -368,13 +368,13 @@ export interface StepVerifyOptions {
 
 /**
  * Indices of the elements whose first Adam step two backends can be compared on, given their
- * gradients `a` and `b`. Adam's first step moves a weight by lr·g/(|g| + ε), about lr·sign(g).
- * Where the two gradients are closer to zero than to each other (e.g. a batch-norm shift whose
- * effect the next batch norm removes, so its true gradient is 0 and float32 leaves noise of
- * either sign), the direction is not defined by the data. Within 1000·ε of zero the size is not
- * either: it follows float32 noise (a batch-norm shift with gradient -9.8e-8 against -1.2e-7
- * moved by 0.907·lr against 0.925·lr); beyond it a gradient off by δ moves the step by at most
- * lr·δ/(1000·|g|). Equal gradients are always kept.
+ * gradients `a` and `b` (δ = a − b). Adam's first step moves a weight by lr·g/(|g| + ε), about
+ * lr·sign(g). Where the two gradients are closer to zero than to each other (e.g. a batch-norm
+ * shift whose effect the next batch norm removes, so its true gradient is 0 and float32 leaves
+ * noise of either sign), the direction is not defined by the data. Near ε the size is not either:
+ * a gradient off by δ moves the step by about lr·ε·|δ|/g², which is kept below 1e-4·lr, a tenth
+ * of the tightest update tolerance (a batch-norm shift with gradient -9.8e-8 against -1.2e-7
+ * moved by 0.907·lr against 0.925·lr). Equal gradients are always kept.
  */
 export function resolvedSteps(
   a: Float32Array,
@@ -383,8 +383,8 @@ export function resolvedSteps(
 ): number[] {
   const keep: number[] = [];
   for (let j = 0; j < a.length; j++) {
-    const m = Math.abs(a[j]);
-    if (a[j] === b[j] || (m > 2 * Math.abs(a[j] - b[j]) && m > 1e3 * epsilon)) keep.push(j);
+    const m = Math.abs(a[j]), d = Math.abs(a[j] - b[j]);
+    if (a[j] === b[j] || (m > 2 * d && epsilon * d <= 1e-4 * m * m)) keep.push(j);
   }
   return keep;
 }
