@@ -29,11 +29,16 @@ static inline __attribute__((always_inline)) void store_tile(const vf* c0, const
   }
 }
 
-/** C[MR x NR] (+)= A-strip · B-strip over kc steps. */
-static inline __attribute__((always_inline)) void micro_kernel(int kc, const float* __restrict A,
-                                                               const float* __restrict B,
-                                                               float* __restrict C, i64 ldc,
-                                                               bool acc) {
+/**
+ * C[MR x NR] (+)= A · B over kc steps, B a packed NR-strip and A's element (i, p) at
+ * A[i·row + p·step]: a packed A-strip has row 1 and step MR (micro_kernel); the Winograd
+ * kernels read their transformed tiles in place with other strides (winograd.h).
+ */
+static inline __attribute__((always_inline)) void strided_kernel(int kc, const float* __restrict A,
+                                                                 i64 row, i64 step,
+                                                                 const float* __restrict B,
+                                                                 float* __restrict C, i64 ldc,
+                                                                 bool acc) {
   vf c0[MR], c1[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++) {
@@ -45,13 +50,22 @@ static inline __attribute__((always_inline)) void micro_kernel(int kc, const flo
     const vf b1 = ((const vf*)B)[1];
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
-      c0[i] += A[i] * b0;
-      c1[i] += A[i] * b1;
+      const float a = A[i * row];
+      c0[i] += a * b0;
+      c1[i] += a * b1;
     }
-    A += MR;
+    A += step;
     B += NR;
   }
   store_tile(c0, c1, C, ldc, acc);
+}
+
+/** C[MR x NR] (+)= A-strip · B-strip over kc steps. */
+static inline __attribute__((always_inline)) void micro_kernel(int kc, const float* __restrict A,
+                                                               const float* __restrict B,
+                                                               float* __restrict C, i64 ldc,
+                                                               bool acc) {
+  strided_kernel(kc, A, 1, MR, B, C, ldc, acc);
 }
 
 static __attribute__((noinline)) void micro_kernel_edge(int kc, const float* A, const float* B,

@@ -278,33 +278,13 @@ static inline void wino_block(P* base, const Conv& g, const WinoTiles& tl, int t
 }
 
 /**
- * C[MR x NR] (+)= A · B over kc steps, B a packed NR-strip and A read in place: element (i, p)
- * at A[i·row + p·step]. The forward pass reads tiles x channels rows (step 1); the filter
- * gradient reads channels down tiles (row 1, step = the row length). The transformed tiles are
- * written once and read once per NR-strip, so packing them would only copy.
+ * gemm.h's strided_kernel, not inlined: the forward pass reads its transformed tiles as tiles x
+ * channels rows (step 1), the filter gradient channels down tiles (row 1, step = the row
+ * length). They are written once and read once per NR-strip, so packing them would only copy.
  */
-static __attribute__((noinline)) void wino_kernel(int kc, const float* __restrict A, i64 row,
-                                                  i64 step, const float* __restrict B,
-                                                  float* __restrict C, i64 ldc, bool acc) {
-  vf c0[MR], c1[MR];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; i++) {
-    c0[i] = (vf){};
-    c1[i] = (vf){};
-  }
-  for (int p = 0; p < kc; p++) {
-    const vf b0 = ((const vf*)B)[0];
-    const vf b1 = ((const vf*)B)[1];
-#pragma GCC unroll 16
-    for (int i = 0; i < MR; i++) {
-      const float a = A[i * row];
-      c0[i] += a * b0;
-      c1[i] += a * b1;
-    }
-    A += step;
-    B += NR;
-  }
-  store_tile(c0, c1, C, ldc, acc);
+static __attribute__((noinline)) void wino_kernel(int kc, const float* A, i64 row, i64 step,
+                                                  const float* B, float* C, i64 ldc, bool acc) {
+  strided_kernel(kc, A, row, step, B, C, ldc, acc);
 }
 
 /**
