@@ -304,7 +304,7 @@ static void conv_forward_winograd(const float* x, const float* w, i64 wrs, i64 w
   const int Npad = round_up(N, NR);
   const int ncb = (C + WINO_CMAX - 1) / WINO_CMAX, clen = (C + ncb - 1) / ncb;
   // Output-channel block NB and tiles per chunk T: V (P x T x C) and M (P x T x NB) together
-  // about a quarter of L2, unless U is too large to stay in L3 (16 x 512 x 512 floats, ResNet's
+  // about a quarter of L2, unless U is too large to stay in L3 (P x 512 x 512 floats, ResNet's
   // last stage), where each chunk reads all of U once and so needs more tiles to reuse it.
   // Measured with F(2x2) on the Zen 3 EPYC, one thread, batch 128: 32x32x64 runs best at 12-24
   // tiles (57 ms; 64 ms at 48-96), 4x4x512 at 72-96 (73 ms; 94-125 ms at 6).
