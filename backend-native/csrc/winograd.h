@@ -72,15 +72,24 @@ static inline void wino_store(float* p, const V& v) {
 }
 
 /**
- * s (+)= c·x for a coefficient c that is a constant once the caller's loops are unrolled: zero
- * terms vanish and ±1 become additions, so F(2x2)'s transforms are additions only.
+ * Σ_j c(j)·x(j) for j < J, where the coefficients c(j) are constants once the caller's loops are
+ * unrolled: zero terms vanish (x(j), a load, is not even made) and ±1 become additions, so
+ * F(2x2)'s transforms are additions only. Every transform below is rows and columns of these.
  */
-template <class V>
-static inline __attribute__((always_inline)) void wino_term(V& s, bool& set, float c, const V& x) {
-  if (c == 0.0f) return;
-  const V t = c == 1.0f ? x : c == -1.0f ? -x : c * x;
-  s = set ? s + t : t;
-  set = true;
+template <int J, class V, class Coef, class Value>
+static inline __attribute__((always_inline)) V wino_dot(Coef&& c, Value&& x) {
+  V s{};
+  bool set = false;
+#pragma GCC unroll 8
+  for (int j = 0; j < J; j++) {
+    const float cj = c(j);
+    if (cj == 0.0f) continue;
+    const V xj = x(j);
+    const V t = cj == 1.0f ? xj : cj == -1.0f ? -xj : cj * xj;
+    s = set ? s + t : t;
+    set = true;
+  }
+  return s;
 }
 
 /**
@@ -93,26 +102,18 @@ static inline __attribute__((always_inline)) void wino_input_transform(const flo
                                                                        int c, float* dst,
                                                                        i64 kstride) {
   constexpr int A = Wino<m>::A;
+  constexpr auto& BT = Wino<m>::BT;
 #pragma GCC unroll 8
   for (int i = 0; i < A; i++) {
-    V t[A];
+    V t[A];  // row i of Bᵀ d
 #pragma GCC unroll 8
-    for (int j = 0; j < A; j++) {
-      bool set = false;
+    for (int j = 0; j < A; j++)
+      t[j] = wino_dot<A, V>([&](int r) { return BT[i][r]; },
+                            [&](int r) { return wino_load<V>(src[A * r + j] + c); });
 #pragma GCC unroll 8
-      for (int r = 0; r < A; r++)
-        if (Wino<m>::BT[i][r] != 0.0f)
-          wino_term(t[j], set, Wino<m>::BT[i][r], wino_load<V>(src[A * r + j] + c));
-    }
-    float* o = dst + (i64)(A * i) * kstride + c;
-#pragma GCC unroll 8
-    for (int k = 0; k < A; k++) {
-      V v;
-      bool set = false;
-#pragma GCC unroll 8
-      for (int j = 0; j < A; j++) wino_term(v, set, Wino<m>::BT[k][j], t[j]);
-      wino_store(o + k * kstride, v);
-    }
+    for (int k = 0; k < A; k++)
+      wino_store(dst + (i64)(A * i + k) * kstride + c,
+                 wino_dot<A, V>([&](int j) { return BT[k][j]; }, [&](int j) { return t[j]; }));
   }
 }
 
@@ -125,26 +126,19 @@ static inline __attribute__((always_inline)) void wino_output_transform(const fl
                                                                         i64 kstride, int c,
                                                                         float* const* out) {
   constexpr int A = Wino<m>::A;
+  constexpr auto& AT = Wino<m>::AT;
 #pragma GCC unroll 4
   for (int a = 0; a < m; a++) {
     V t[A];  // row a of Aᵀ M
 #pragma GCC unroll 8
-    for (int j = 0; j < A; j++) {
-      bool set = false;
-#pragma GCC unroll 8
-      for (int r = 0; r < A; r++)
-        if (Wino<m>::AT[a][r] != 0.0f)
-          wino_term(t[j], set, Wino<m>::AT[a][r],
-                    wino_load<V>(mm + (i64)(A * r + j) * kstride + c));
-    }
+    for (int j = 0; j < A; j++)
+      t[j] = wino_dot<A, V>([&](int r) { return AT[a][r]; }, [&](int r) {
+        return wino_load<V>(mm + (i64)(A * r + j) * kstride + c);
+      });
 #pragma GCC unroll 4
-    for (int b = 0; b < m; b++) {
-      V y;
-      bool set = false;
-#pragma GCC unroll 8
-      for (int j = 0; j < A; j++) wino_term(y, set, Wino<m>::AT[b][j], t[j]);
-      wino_store(out[m * a + b] + c, y);
-    }
+    for (int b = 0; b < m; b++)
+      wino_store(out[m * a + b] + c,
+                 wino_dot<A, V>([&](int j) { return AT[b][j]; }, [&](int j) { return t[j]; }));
   }
 }
 
@@ -159,30 +153,23 @@ static inline __attribute__((always_inline)) void wino_filter_transform(const fl
                                                                         i64 tap, float* dst,
                                                                         i64 kstride) {
   constexpr int A = Wino<m>::A;
+  constexpr auto& G = Wino<m>::G;
   V gg[9], t[A * 3];
 #pragma GCC unroll 9
   for (int k = 0; k < 9; k++) gg[k] = wino_load<V>(src + k * tap);
 #pragma GCC unroll 8
   for (int i = 0; i < A; i++)  // rows: G g (A x 3)
 #pragma GCC unroll 3
-    for (int j = 0; j < 3; j++) {
-      bool set = false;
-#pragma GCC unroll 3
-      for (int r = 0; r < 3; r++)
-        wino_term(t[3 * i + j], set, (float)Wino<m>::G[i][r], gg[3 * r + j]);
-      if (!set) t[3 * i + j] = V{};
-    }
+    for (int j = 0; j < 3; j++)
+      t[3 * i + j] = wino_dot<3, V>([&](int r) { return (float)G[i][r]; },
+                                    [&](int r) { return gg[3 * r + j]; });
 #pragma GCC unroll 8
   for (int i = 0; i < A; i++)  // columns: (G g) Gᵀ
 #pragma GCC unroll 8
-    for (int k = 0; k < A; k++) {
-      V u;
-      bool set = false;
-#pragma GCC unroll 3
-      for (int r = 0; r < 3; r++) wino_term(u, set, (float)Wino<m>::G[k][r], t[3 * i + r]);
-      if (!set) u = V{};
-      wino_store(dst + (i64)(A * i + k) * kstride, u);
-    }
+    for (int k = 0; k < A; k++)
+      wino_store(dst + (i64)(A * i + k) * kstride,
+                 wino_dot<3, V>([&](int r) { return (float)G[k][r]; },
+                                [&](int r) { return t[3 * i + r]; }));
 }
 
 /**
@@ -194,6 +181,7 @@ static inline __attribute__((always_inline)) void wino_grad_transform(const floa
                                                                       int c, float* dst,
                                                                       i64 kstride) {
   constexpr int A = Wino<m>::A;
+  constexpr auto& AT = Wino<m>::AT;
   V e[m * m];
 #pragma GCC unroll 16
   for (int i = 0; i < m * m; i++) e[i] = wino_load<V>(src[i] + c);
@@ -201,21 +189,12 @@ static inline __attribute__((always_inline)) void wino_grad_transform(const floa
   for (int i = 0; i < A; i++) {
     V r[m];  // row i of A e: Σ_s A[i][s] e[s][j] = Σ_s AT[s][i] e[s][j]
 #pragma GCC unroll 4
-    for (int j = 0; j < m; j++) {
-      bool set = false;
-#pragma GCC unroll 4
-      for (int s = 0; s < m; s++) wino_term(r[j], set, Wino<m>::AT[s][i], e[m * s + j]);
-      if (!set) r[j] = V{};
-    }
+    for (int j = 0; j < m; j++)
+      r[j] = wino_dot<m, V>([&](int s) { return AT[s][i]; }, [&](int s) { return e[m * s + j]; });
 #pragma GCC unroll 8
-    for (int k = 0; k < A; k++) {
-      V w;
-      bool set = false;
-#pragma GCC unroll 4
-      for (int j = 0; j < m; j++) wino_term(w, set, Wino<m>::AT[j][k], r[j]);
-      if (!set) w = V{};
-      wino_store(dst + (i64)(A * i + k) * kstride, w);
-    }
+    for (int k = 0; k < A; k++)
+      wino_store(dst + (i64)(A * i + k) * kstride,
+                 wino_dot<m, V>([&](int j) { return AT[j][k]; }, [&](int j) { return r[j]; }));
   }
 }
 
