@@ -121,6 +121,9 @@ Deno.test("large and odd shapes (threaded GEMM, edge tiles, both conv-gradient p
     [[70, 2, 4, 32], [3, 3, 32, 64], 1, 1],
     [[9, 16, 16, 16], [3, 3, 16, 24], 1, 1],
     [[2, 4, 4, 256], [3, 3, 256, 240], 1, 1],
+    // A 1x1 image: one F(2x2) tile, three of its four output pixels and all but one input pixel
+    // of its window outside the image.
+    [[3, 1, 1, 16], [3, 3, 16, 40], 1, 1],
   ];
   for (const [xs, ws, stride, pad] of convs) {
     const g = { stride, pad };
