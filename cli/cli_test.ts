@@ -3,23 +3,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Rng } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
-import { runScript as run } from "./run_script.ts";
+import { fixtureTrainArgs, runScript as run } from "./run_script.ts";
 import { checkWellFormedXml } from "../viz/xml.ts";
 
 Deno.test("train → evaluate → report on a fixture writes results.json and report.html", async () => {
   const dir = await Deno.makeTempDir({ prefix: "simclr-e2e-" });
   await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(3) });
   const out = join(dir, "run");
-  const train = await run("./train.ts", [
-    "--backend=ref",
-    "--model=small",
-    "--width=2",
-    "--epochs=2",
-    "--batch-size=16",
-    "--limit=64",
-    `--data=${dir}`,
-    `--out=${out}`,
-  ]);
+  const train = await run("./train.ts", fixtureTrainArgs(dir, out, { epochs: 2 }));
   assert.equal(train.code, 0, train.out);
   assert.match(train.out, /epoch 2: loss [\d.]+ .* kNN [\d.]+%/);
 
@@ -149,16 +140,9 @@ Deno.test("the wasm engine comes with a hint naming the faster native backend; r
 Deno.test("evaluate after a checkpoint swap recomputes; report refuses files of different runs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "simclr-stale-" });
   await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(3) });
-  const common = ["--backend=ref", "--model=small", "--width=2", "--epochs=1", "--batch-size=16"];
   const a = join(dir, "a"), b = join(dir, "b");
   for (const [out, seed] of [[a, 0], [b, 7]] as const) {
-    const t = await run("./train.ts", [
-      ...common,
-      "--limit=64",
-      `--seed=${seed}`,
-      `--data=${dir}`,
-      `--out=${out}`,
-    ]);
+    const t = await run("./train.ts", [...fixtureTrainArgs(dir, out), `--seed=${seed}`]);
     assert.equal(t.code, 0, t.out);
   }
   const evalArgs = [
@@ -215,16 +199,7 @@ Deno.test("evaluate refuses a checkpoint with non-finite values, and --engine wi
   const dir = await Deno.makeTempDir({ prefix: "simclr-inf-" });
   await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(3) });
   const out = join(dir, "run");
-  const t = await run("./train.ts", [
-    "--backend=ref",
-    "--model=small",
-    "--width=2",
-    "--epochs=1",
-    "--batch-size=16",
-    "--limit=32",
-    `--data=${dir}`,
-    `--out=${out}`,
-  ]);
+  const t = await run("./train.ts", fixtureTrainArgs(dir, out, { limit: 32 }));
   assert.equal(t.code, 0, t.out);
   const path = join(out, "checkpoint.ckpt");
   const bytes = await Deno.readFile(path);

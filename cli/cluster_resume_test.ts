@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Rng } from "@simclr/core";
 import { loadCheckpoint, weightsHash } from "@simclr/train";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
-import { runScript as run } from "./run_script.ts";
+import { fixtureTrainArgs, runScript as run } from "./run_script.ts";
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
@@ -13,16 +13,7 @@ Deno.test("cluster --finetune: --finetune-max-steps pauses, a rerun resumes to t
   const dir = await Deno.makeTempDir({ prefix: "simclr-scan-resume-" });
   await writeCifarFixture(dir, { trainPerBatch: 20, test: 40, rng: new Rng(4) });
   const trained = join(dir, "run");
-  const train = await run("./train.ts", [
-    "--backend=ref",
-    "--model=small",
-    "--width=2",
-    "--epochs=1",
-    "--batch-size=16",
-    "--limit=64",
-    `--data=${dir}`,
-    `--out=${trained}`,
-  ]);
+  const train = await run("./train.ts", fixtureTrainArgs(dir, trained));
   assert.equal(train.code, 0, train.out);
   // Two copies of the run: one fine-tuned in one go, one paused and resumed.
   const [a, b] = [join(dir, "a"), join(dir, "b")];

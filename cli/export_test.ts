@@ -4,26 +4,19 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readSafetensors, Rng } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
-import { runScript } from "./run_script.ts";
+import { fixtureTrainArgs, runScript } from "./run_script.ts";
 import { torchAvailable } from "./torch_python.ts";
 
 const torch = await torchAvailable();
+
+/** The fixture training of these tests: batch 8, 16 images, no kNN monitor. */
+const TINY = { batchSize: 8, limit: 16, knnEvery: 0 };
 
 async function tinyRun(model: string): Promise<{ dir: string; run: string }> {
   const dir = await Deno.makeTempDir({ prefix: "simclr-export-" });
   await writeCifarFixture(dir, { trainPerBatch: 8, test: 24, rng: new Rng(5) });
   const run = join(dir, "run");
-  const train = await runScript("./train.ts", [
-    "--backend=ref",
-    `--model=${model}`,
-    ...(model === "simple" ? [] : ["--width=2"]),
-    "--epochs=1",
-    "--batch-size=8",
-    "--limit=16",
-    "--knn-every=0",
-    `--data=${dir}`,
-    `--out=${run}`,
-  ]);
+  const train = await runScript("./train.ts", fixtureTrainArgs(dir, run, { ...TINY, model }));
   assert.equal(train.code, 0, train.out);
   return { dir, run };
 }
@@ -43,15 +36,7 @@ Deno.test("export: metadata, names and torch shapes; --init-from reads it back; 
   assert.ok(![...file.tensors.keys()].some((k) => k.startsWith("projector.")));
 
   const init = await runScript("./train.ts", [
-    "--backend=ref",
-    "--model=small",
-    "--width=2",
-    "--epochs=1",
-    "--batch-size=8",
-    "--limit=16",
-    "--knn-every=0",
-    `--data=${dir}`,
-    `--out=${join(dir, "fine-tune")}`,
+    ...fixtureTrainArgs(dir, join(dir, "fine-tune"), TINY),
     `--init-from=${join(run, "encoder.safetensors")}`,
   ]);
   assert.equal(init.code, 0, init.out);
@@ -61,14 +46,7 @@ Deno.test("export: metadata, names and torch shapes; --init-from reads it back; 
   );
 
   const wrong = await runScript("./train.ts", [
-    "--backend=ref",
-    "--model=small",
-    "--width=3",
-    "--epochs=1",
-    "--batch-size=8",
-    "--limit=16",
-    `--data=${dir}`,
-    `--out=${join(dir, "wrong")}`,
+    ...fixtureTrainArgs(dir, join(dir, "wrong"), { ...TINY, width: 3 }),
     `--init-from=${join(run, "encoder.safetensors")}`,
   ]);
   assert.equal(wrong.code, 1);

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readRunSummary, readSafetensors, Rng, RUN_FILES } from "@simclr/core";
 import { writeCifarFixture } from "../data/cifar_fixture.ts";
-import { runScript as run } from "./run_script.ts";
+import { fixtureTrainArgs, runScript as run } from "./run_script.ts";
 import { torchAvailable } from "./torch_python.ts";
 
 const torch = await torchAvailable();
@@ -15,17 +15,7 @@ Deno.test("a 3-layer head: train → resume → evaluate → export rebuild it f
   const dir = await Deno.makeTempDir({ prefix: "simclr-head-" });
   await writeCifarFixture(dir, { trainPerBatch: 8, test: 24, rng: new Rng(4) });
   const out = join(dir, "run");
-  const common = [
-    "--backend=ref",
-    "--model=small",
-    "--width=2",
-    "--epochs=2",
-    "--batch-size=8",
-    "--limit=32",
-    "--knn-every=0",
-    `--data=${dir}`,
-    `--out=${out}`,
-  ];
+  const common = fixtureTrainArgs(dir, out, { epochs: 2, batchSize: 8, limit: 32, knnEvery: 0 });
   const train = await run("./train.ts", [...common, ...HEAD, "--max-steps=2"]);
   assert.equal(train.code, 0, train.out);
   const summary = await readRunSummary(join(out, RUN_FILES.summary));

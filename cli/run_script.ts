@@ -24,3 +24,35 @@ export async function runScript(
   const out = new TextDecoder().decode(result.stdout) + new TextDecoder().decode(result.stderr);
   return { code: result.code, out };
 }
+
+/** Settings of {@linkcode fixtureTrainArgs}; each becomes the flag of the same name. */
+export interface FixtureTrain {
+  model?: string;
+  /** Channel width; `simple` has none, so it is left out for that model. */
+  width?: number;
+  epochs?: number;
+  batchSize?: number;
+  limit?: number;
+  /** `--knn-every`; left to the trainer's default when not given. */
+  knnEvery?: number;
+}
+
+/**
+ * The flags of a tiny training run on the reference backend, reading the fixture in `data` and
+ * writing `out`: `small` of width 2, 1 epoch of batch 16 on 64 images unless `opts` says otherwise.
+ * Tests append whatever they vary (`--seed`, `--resume`, head flags).
+ */
+export function fixtureTrainArgs(data: string, out: string, opts: FixtureTrain = {}): string[] {
+  const model = opts.model ?? "small";
+  return [
+    "--backend=ref",
+    `--model=${model}`,
+    ...(model === "simple" ? [] : [`--width=${opts.width ?? 2}`]),
+    `--epochs=${opts.epochs ?? 1}`,
+    `--batch-size=${opts.batchSize ?? 16}`,
+    `--limit=${opts.limit ?? 64}`,
+    ...(opts.knnEvery === undefined ? [] : [`--knn-every=${opts.knnEvery}`]),
+    `--data=${data}`,
+    `--out=${out}`,
+  ];
+}
